@@ -1,0 +1,3 @@
+from swiftplus.cli import main
+
+raise SystemExit(main())
