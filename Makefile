@@ -1,0 +1,74 @@
+# swiftplus: `make demo` runs the whole pipeline on the built-in tiny default; `make test` runs the tests.
+# Every target installs what it needs first (a .venv beside this file), so both work from a fresh clone.
+#   make stage1 RECIPE=qwen3-8b-vl SET="stage1.learning_rate=2e-5 stage1.save_steps=500"
+#   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 make stage1 RECIPE=qwen3-8b-vl
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RECIPE ?= tiny
+SET ?=
+ARGS ?=
+STAMP := $(VENV)/.swiftplus-installed
+SP := $(PY) -m swiftplus
+SETS := $(foreach s,$(SET),--set $(s))
+# The torch build pip finds on this kind of machine; a GPU machine may pass its own.
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast bench validate plan graft stage1 stage2 lora export deploy deploy-stop \
+        eval perf run data-lint doctor ls clean gpu-extra
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch, torchvision" 2>/dev/null || $(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+gpu-extra: install  ## vLLM, flash-attn, DeepSpeed: only on a GPU machine
+	$(PY) -m pip install -e ".[gpu]"
+
+demo: install
+	$(SP) run tiny $(SETS) $(ARGS)
+
+# pytest exits 5 when it collected nothing: that is a failure, not a pass.
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; exit $$rc
+
+test-fast: install
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: install
+	$(PY) benchmarks/graft.py
+	$(PY) benchmarks/lint.py
+
+validate plan graft export eval perf run: install
+	$(SP) $@ $(RECIPE) $(SETS) $(ARGS)
+
+stage1: install
+	$(SP) train $(RECIPE) --stage 1 $(SETS) $(ARGS)
+
+stage2: install
+	$(SP) train $(RECIPE) --stage 2 $(SETS) $(ARGS)
+
+lora: install
+	$(SP) train $(RECIPE) --stage lora $(SETS) $(ARGS)
+
+deploy: install
+	$(SP) deploy $(RECIPE) $(SETS) $(ARGS)
+
+deploy-stop: install
+	$(SP) deploy $(RECIPE) --stop
+
+data-lint: install
+	$(SP) data lint $(RECIPE) $(ARGS)
+
+doctor ls: install
+	$(SP) $@ $(ARGS)
+
+clean:
+	rm -rf runs/tiny .pytest_cache

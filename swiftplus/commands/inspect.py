@@ -1,0 +1,109 @@
+"""Verbs that only read: validate, plan, ls, cp, doctor."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from swiftplus.errors import UserError
+from swiftplus.recipe import find_recipe, load_recipe, shipped_recipes
+
+
+def validate(args) -> int:
+    loaded = load_recipe(args.recipe, args.overrides)
+    stages = [s for s in ("graft", "stage1", "stage2", "lora", "export", "deploy", "eval")
+              if getattr(loaded.recipe, s) is not None]
+    print(f"{loaded.path}: ok ({', '.join(stages) or 'no stages'})")
+    return 0
+
+
+def show_plan(args) -> int:
+    from swiftplus.plan import plan, render
+
+    loaded = load_recipe(args.recipe, args.overrides)
+    stages = [_stage_name(s) for s in args.stage] if args.stage else None
+    steps = plan(loaded, stages)
+    if args.json:
+        print(json.dumps([s.__dict__ for s in steps], indent=2, default=str))
+    else:
+        print(f"# plan for {loaded.path} (nothing is run)\n")
+        print(render(steps))
+    return 0
+
+
+def _stage_name(s: str) -> str:
+    return {"1": "stage1", "2": "stage2"}.get(s, s)
+
+
+def header(path: Path) -> str:
+    """The first line of a recipe's comment header: what it builds."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            text = line.lstrip("#").strip()
+            if text:
+                return text
+        elif line.strip():
+            break
+    return ""
+
+
+def list_recipes(args) -> int:
+    recipes = shipped_recipes()
+    width = max((len(n) for n in recipes), default=0)
+    for name, path in recipes.items():
+        print(f"{name:<{width}}  {header(path)}")
+    return 0
+
+
+def copy_recipe(args) -> int:
+    src = find_recipe(args.recipe)
+    dest = Path(args.dest)
+    if dest.suffix not in (".yaml", ".yml"):
+        dest = Path("recipes") / f"{args.dest}.yaml"
+    if dest.exists():
+        raise UserError(f"{dest} already exists; choose another name or delete it first")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    text = src.read_text(encoding="utf-8")
+    tmp.write_text(f"# forked from {src.stem}; edit freely\n{text}", encoding="utf-8")
+    tmp.replace(dest)
+    print(f"wrote {dest} (from {src}); try: swiftplus validate {dest}")
+    return 0
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def doctor(args) -> int:
+    rows = [("python", sys.version.split()[0])]
+    for dist in ("ms-swift", "transformers", "torch", "torchvision", "evalscope", "safetensors", "vllm",
+                 "flash-attn", "deepspeed"):
+        rows.append((dist, _version(dist)))
+    gpus = "none"
+    if shutil.which("nvidia-smi"):
+        import subprocess
+
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+                             capture_output=True, text=True)
+        gpus = "; ".join(l.strip() for l in out.stdout.splitlines() if l.strip()) or "nvidia-smi found none"
+    rows.append(("gpus", gpus))
+    here = Path(os.getcwd())
+    usage = shutil.disk_usage(here)
+    rows.append(("free disk", f"{usage.free / 2**30:.1f} GiB at {here}"))
+    for k in ("HF_HUB_OFFLINE", "MODELSCOPE_CACHE", "HF_HOME", "CUDA_VISIBLE_DEVICES"):
+        if k in os.environ:
+            rows.append((k, os.environ[k]))
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    if args.recipe:
+        return validate(type("A", (), {"recipe": args.recipe, "overrides": []})())
+    return 0

@@ -1,0 +1,134 @@
+"""Checks that need more than the schema: tool flags against the installed versions, and stage wiring."""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from swiftplus.flags import FlagsUnavailable, fields_for
+from swiftplus.recipe import Problem
+from swiftplus.recipe_schema import DeploySection, EvalSection, ExportSection, Recipe, TrainSection
+
+# Flags renamed or retired between ms-swift releases: old name -> the installed name.
+RENAMED = {
+    "train_type": "tuner_type",
+    "sft_type": "tuner_type",
+    "model_id_or_path": "model",
+    "model_cache_dir": "cache_dir",
+    "ckpt_dir": "adapters",
+    "lora_target_modules": "target_modules",
+}
+RENAMED_VALUES = {("infer_backend", "pt"): "transformers"}
+
+# Flags swiftplus sets itself from the recipe's structure; setting them by hand would break the chain.
+MANAGED = {
+    "sft": {"model": "use the stage's init:", "output_dir": "each stage writes to its run directory",
+            "resume_from_checkpoint": "use `swiftplus train --resume`"},
+    "deploy": {"model": "use deploy.from", "adapters": "use deploy.from: lora", "ckpt_dir": "use deploy.from"},
+    "export": {"model": "use export.from", "adapters": "use export.from", "output_dir": "export writes to its run directory"},
+    "evalscope": {"model": "the served model is used", "api_url": "the endpoint is started by swiftplus",
+                  "datasets": "use eval.benchmarks / eval.local", "work_dir": "eval writes to its run directory",
+                  "eval_type": "always openai_api against the endpoint"},
+}
+TOOL_NAMES = {"sft": "ms-swift `swift sft`", "deploy": "ms-swift `swift deploy`",
+              "export": "ms-swift `swift export`", "evalscope": "EvalScope TaskConfig"}
+PLUGINS_DIR = Path(__file__).resolve().parent / "plugins"
+
+
+def suggest(name: str, known) -> str:
+    if name in RENAMED and RENAMED[name] in known:
+        return f"; did you mean {RENAMED[name]}? ({name} was renamed)"
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def check_tool_flags(target: str, flags: dict, prefix: tuple) -> list[Problem]:
+    try:
+        known = fields_for(target)
+    except FlagsUnavailable as e:
+        return [Problem(prefix, str(e))]
+    problems = []
+    for name, value in flags.items():
+        path = (*prefix, name)
+        if name in MANAGED.get(target, {}):
+            problems.append(Problem(path, f"is set by swiftplus ({MANAGED[target][name]})"))
+        elif name not in known:
+            problems.append(Problem(path, f"unknown {TOOL_NAMES[target]} flag{suggest(name, known)}"))
+        elif (name, str(value)) in RENAMED_VALUES:
+            problems.append(Problem(path, f"'{value}' was renamed; use {RENAMED_VALUES[(name, str(value))]}"))
+        elif known[name].choices and isinstance(value, str) and value not in known[name].choices:
+            problems.append(Problem(path, f"must be one of {', '.join(known[name].choices)} (got {value!r})"))
+    return problems
+
+
+def _check_common_swift(common: dict) -> list[Problem]:
+    problems = []
+    for name, value in common.items():
+        for target in ("sft", "deploy", "export"):
+            found = check_tool_flags(target, {name: value}, ("swift",))
+            if found:
+                if target != "sft" and not check_tool_flags("sft", {name: value}, ("swift",)):
+                    found = [Problem(("swift", name), f"is not a {TOOL_NAMES[target]} flag; put it under the stage that uses it")]
+                problems += found
+                break
+    return problems
+
+
+SECTION_TOOLS = {"stage1": ("sft", TrainSection), "stage2": ("sft", TrainSection), "lora": ("sft", TrainSection),
+                 "deploy": ("deploy", DeploySection), "export": ("export", ExportSection),
+                 "eval": ("evalscope", EvalSection)}
+
+
+def _own_keys(model) -> set[str]:
+    return {f.alias or name for name, f in model.model_fields.items()} | set(model.model_fields)
+
+
+def check_flags_raw(data: dict) -> list[Problem]:
+    """Tool flags are checked on the raw mapping, so they are reported even when the schema fails too."""
+    problems = []
+    if isinstance(data.get("swift"), dict):
+        problems += _check_common_swift(data["swift"])
+    for section, (target, model) in SECTION_TOOLS.items():
+        raw = data.get(section)
+        if isinstance(raw, dict):
+            extras = {k: v for k, v in raw.items() if k not in _own_keys(model)}
+            problems += check_tool_flags(target, extras, (section,))
+    return problems
+
+
+def _check_wiring(recipe: Recipe) -> list[Problem]:
+    problems = []
+    stage_inits = {"graft": recipe.graft, "stage1": recipe.stage1, "stage2": recipe.stage2, "lora": recipe.lora,
+                   "best": recipe.stage1}
+    if recipe.stage1 is not None and recipe.stage1.init is None and recipe.graft is None:
+        problems.append(Problem(("stage1",), "has nothing to start from: add a graft section or set stage1.init"))
+    if recipe.stage2 is not None and recipe.stage2.init is None and recipe.stage1 is None:
+        problems.append(Problem(("stage2",), "has neither a stage1 section nor an init checkpoint: add stage1 or set stage2.init"))
+    if recipe.lora is not None and recipe.lora.init is None and not (recipe.stage2 or recipe.stage1 or recipe.graft):
+        problems.append(Problem(("lora",), "has nothing to start from: set lora.init to a model or checkpoint"))
+    for name in ("stage1", "stage2", "lora"):
+        section = getattr(recipe, name)
+        if section is not None and section.init in stage_inits and stage_inits[section.init] is None:
+            problems.append(Problem((name, "init"), f"refers to {section.init}, but the recipe has no such section"))
+        if section is not None and section.init == name:
+            problems.append(Problem((name, "init"), "a stage cannot start from itself"))
+    if recipe.deploy is not None:
+        src = recipe.deploy.from_
+        if src in ("graft", "stage1", "stage2", "lora", "export") and getattr(recipe, src) is None:
+            problems.append(Problem(("deploy", "from"), f"refers to {src}, but the recipe has no {src} section"))
+    trains = [s for s in (recipe.stage1, recipe.stage2, recipe.lora) if s is not None]
+    for key in ("model_type", "template"):
+        if trains and key not in recipe.swift and any(key not in s.flags for s in trains):
+            problems.append(Problem(("swift", key), "is required: a local checkpoint needs both model_type and template"))
+    for i, name in enumerate(recipe.plugins):
+        if not (PLUGINS_DIR / f"{name}.py").is_file():
+            have = ", ".join(sorted(p.stem for p in PLUGINS_DIR.glob("*.py") if p.stem != "__init__")) or "none"
+            problems.append(Problem(("plugins", i), f"no plugin '{name}' in swiftplus/plugins (available: {have})"))
+    return problems
+
+
+def check_recipe(recipe: Recipe | None, data: dict, *, check_flags: bool = True) -> list[Problem]:
+    """Stage wiring (needs a schema-valid recipe) and tool flags (checked on the raw mapping)."""
+    problems = _check_wiring(recipe) if recipe is not None else []
+    if check_flags:
+        problems += check_flags_raw(data)
+    return problems
