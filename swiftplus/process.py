@@ -1,0 +1,180 @@
+"""The one place that starts processes: own their process group, stream their output, forward signals.
+
+swift sft / swift deploy spawn children of their own (torchrun workers, the uvicorn server), so a
+child is started in a new session and always stopped as a whole group: a Ctrl-C or SIGTERM to
+swiftplus never leaves an orphan holding a GPU or a port.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({k: str(v) for k, v in (extra or {}).items()})
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def kill_group(pid: int, grace: float = 10.0) -> None:
+    """SIGTERM the whole group, then SIGKILL whatever is still there after `grace` seconds."""
+    try:
+        pgid = os.getpgid(pid)
+    except ProcessLookupError:
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not group_alive(pgid):
+                return
+            _reap(pid)
+            time.sleep(0.1)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Managed:
+    """A child process group whose output goes to a log file and, optionally, the terminal."""
+
+    def __init__(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, log: Path | None = None,
+                 cwd: Path | None = None, echo: bool = True, on_line: Callable[[str], None] | None = None,
+                 tail_lines: int = 40):
+        self.argv = [str(a) for a in argv]
+        self.env = child_env(env)
+        self.log = Path(log) if log else None
+        self.cwd = cwd
+        self.echo = echo
+        self.on_line = on_line
+        self.tail: deque[str] = deque(maxlen=tail_lines)
+        self.proc: subprocess.Popen | None = None
+        self._pump: threading.Thread | None = None
+
+    def start(self) -> "Managed":
+        if self.log:
+            self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        self._pump = threading.Thread(target=self._copy_output, daemon=True)
+        self._pump.start()
+        return self
+
+    def _copy_output(self) -> None:
+        sink = open(self.log, "ab") if self.log else None
+        try:
+            for raw in iter(self.proc.stdout.readline, b""):
+                if sink:
+                    sink.write(raw)
+                    sink.flush()
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                self.tail.append(line)
+                if self.echo:
+                    sys.stdout.write(line + "\n")
+                    sys.stdout.flush()
+                if self.on_line:
+                    self.on_line(line)
+        finally:
+            if sink:
+                sink.close()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def wait(self, timeout: float | None = None) -> int:
+        rc = self.proc.wait(timeout)
+        if self._pump:
+            self._pump.join(timeout=5)
+        return rc
+
+    def stop(self, grace: float = 10.0) -> None:
+        if self.proc is not None:
+            kill_group(self.proc.pid, grace)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            if self._pump:
+                self._pump.join(timeout=5)
+
+    def __enter__(self) -> "Managed":
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class forwarding_signals:
+    """While active, SIGINT/SIGTERM/SIGHUP stop the managed group, then surface as KeyboardInterrupt."""
+
+    def __init__(self, managed: Managed, grace: float = 10.0):
+        self.managed, self.grace, self.saved = managed, grace, {}
+
+    def _handler(self, signum, frame):
+        self.managed.stop(self.grace)
+        raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in FORWARDED:
+                self.saved[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self.saved.items():
+            signal.signal(sig, old)
+
+
+def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None, log: Path | None = None,
+        cwd: Path | None = None, echo: bool = True, on_line: Callable[[str], None] | None = None) -> tuple[int, list[str]]:
+    """Run to completion, streaming; returns (exit status, last output lines). Signals stop the group."""
+    managed = Managed(argv, env=env, log=log, cwd=cwd, echo=echo, on_line=on_line)
+    with managed, forwarding_signals(managed):
+        rc = managed.wait()
+    return rc, list(managed.tail)
+
+
+def swift_executable() -> str:
+    """The `swift` console script of this interpreter's environment, so a venv never picks up another."""
+    candidate = Path(sys.executable).with_name("swift")
+    if candidate.is_file():
+        return str(candidate)
+    from shutil import which
+
+    found = which("swift")
+    if not found:
+        from swiftplus.errors import UserError
+
+        raise UserError("the `swift` command (ms-swift) is not installed in this environment; run `make install`")
+    return found
