@@ -133,7 +133,7 @@ def graft(template_dir, donor_dir, output_dir, *, merger_init: str = "random",
                         "options, or not a graft). Remove it or choose another output directory.")
 
     log(f"graft: family {family.name} ({layout.name} layout); {len(plan.rows)} target tensors")
-    log(plan.table())
+    log(plan.table(condensed=True))
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale_tmp(output_dir)
     tmp = output_dir.parent / f".{output_dir.name}.tmp-{os.getpid()}"

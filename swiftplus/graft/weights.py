@@ -47,11 +47,16 @@ class WeightPlan:
     def names(self, source: Source) -> list[str]:
         return [r.target for r in self.rows if r.source == source]
 
-    def table(self) -> str:
-        """The plan as a printable table (one line per target tensor, then dropped donor tensors)."""
-        w = max([len(r.target) for r in self.rows] + [20])
+    def table(self, condensed: bool = False) -> str:
+        """The plan as a printable table (one line per target tensor, then dropped donor tensors).
+
+        condensed: rows that differ only by layer/block index are folded into one line with a count."""
+        rows = sorted(self.rows, key=lambda r: natural_key(r.target))
+        if condensed:
+            rows = _fold(rows)
+        w = max([len(r.target) for r in rows] + [20])
         lines = [f"{'target tensor':<{w}}  {'source':<8}  {'shape':<18}  {'dtype':<5}  source name / note"]
-        for r in sorted(self.rows, key=lambda r: natural_key(r.target)):
+        for r in rows:
             detail = r.source_name or ""
             if r.note:
                 detail = f"{detail} ({r.note})" if detail else r.note
@@ -60,6 +65,21 @@ class WeightPlan:
             tag = "dropped (allowed)" if d.allowed else "DROPPED"
             lines.append(f"{d.name:<{w}}  {tag}  {list(d.shape)}  {d.reason}")
         return "\n".join(lines)
+
+
+def _fold(rows: list[PlanRow]) -> list[PlanRow]:
+    groups: dict[tuple, list[PlanRow]] = {}
+    for r in rows:
+        key = (re.sub(r"\.\d+\.", ".*.", r.target), r.source, r.shape, r.dtype, r.note)
+        groups.setdefault(key, []).append(r)
+    out = []
+    for (target, source, shape, dtype, note), members in groups.items():
+        name = re.sub(r"\.\d+\.", ".*.", members[0].source_name) if members[0].source_name else None
+        extra = f"x{len(members)}" if len(members) > 1 else ""
+        out.append(PlanRow(target if extra else members[0].target, source,
+                           name if extra else members[0].source_name, shape, dtype,
+                           " ".join(x for x in (extra, note) if x)))
+    return out
 
 
 def natural_key(name: str) -> list:
