@@ -171,6 +171,7 @@ def load_and_reach(out_dir: Path, family, layers: int | None, log: Callable[[str
     processor = get_processor(str(out_dir), model_type=family.swift_model_type, download_model=False)
     template = get_template(processor, template_type=family.swift_template)
     template.set_mode("train")
+    template.model = model  # its collator computes rope indices with the model itself
     image_token_id = cfg.image_token_id
     accepted = set(inspect.signature(model.forward).parameters)
     counts = []
