@@ -20,6 +20,10 @@ NOT_PLAIN = REMOTE + ("file://",)
 MIN_IMAGE_SIDE = 8
 
 
+def duplicate_message(key, first: int) -> str:
+    return f"id {key!r} was first used on line {first}"
+
+
 class RowChecker:
     def __init__(self, fmt: str | None, *, data_root: str | None, manifest_dir: str, deep: bool = False,
                  budget: TokenBudget | None = None, check_media: bool = True, min_image_side: int = MIN_IMAGE_SIDE,
@@ -31,7 +35,8 @@ class RowChecker:
         self.deep, self.budget, self.check_media, self.min_side = deep, budget, check_media, min_image_side
         self.sizes: dict[str, tuple | ImageProblem] = {}  # resolved path -> (w, h) or the problem
         self.exists: dict[str, bool] = {}
-        self.ids: dict = {}
+        self.ids: dict = {}  # id -> line of its first row
+        self.repeats: dict[int, object] = {}  # line -> id, for rows whose id was already used
 
     def check(self, lineno: int, value, error: str | None):
         """(row to write or None when it must be dropped, problems). With need_sample=False a clean row
@@ -57,7 +62,8 @@ class RowChecker:
         if sample.id is not None and type(sample.id) in (str, int):
             first = self.ids.setdefault(sample.id, lineno)
             if first != lineno:
-                problems.append((K.DUPLICATE_ID, f"id {sample.id!r} was first used on line {first}", W))
+                self.repeats[lineno] = sample.id
+                problems.append((K.DUPLICATE_ID, duplicate_message(sample.id, first), W))
         sizes = self._media(sample, problems) if sample.images or sample.videos else ()
         if self.budget is not None and structure_ok:
             self._budget(sample, sizes, problems)

@@ -11,7 +11,7 @@ from typing import Iterator, NamedTuple
 
 from swiftplus.data import kinds as K
 from swiftplus.data.budget import TokenBudget
-from swiftplus.data.checks import RowChecker
+from swiftplus.data.checks import RowChecker, duplicate_message
 from swiftplus.data.formats import FORMATS, DatasetSpec, detect
 from swiftplus.data.reader import byte_ranges, is_json_array, iter_array, iter_lines
 from swiftplus.errors import UserError
@@ -177,14 +177,14 @@ def _lint_range(spec, fmt, options, report: LintReport, start: int = 0, end: int
         if problems:
             add(path, lineno, problems)
     report.rows += n
-    return checker.ids
+    return checker
 
 
 def _range_worker(args):
     spec, fmt, options, start, end, max_issues = args
     part, stats = LintReport(max_issues=max_issues), {}
-    ids = _lint_range(spec, fmt, options, part, start, end, stats)
-    return part, stats.get("lines", 0), ids
+    checker = _lint_range(spec, fmt, options, part, start, end, stats)
+    return part, stats.get("lines", 0), checker.ids, checker.repeats
 
 
 def _lint_parallel(spec, fmt, options, n: int, report: LintReport) -> None:
@@ -193,18 +193,23 @@ def _lint_parallel(spec, fmt, options, n: int, report: LintReport) -> None:
     jobs = [(spec, fmt, options, s, e, report.max_issues) for s, e in byte_ranges(spec.path, n)]
     with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
         results = pool.map(_range_worker, jobs)
+    # Each range knows only its own ids: repeats are re-pointed at the first use in the whole file, and
+    # ids first used in a range but seen in an earlier one become repeats.
     offset, first_seen = 0, {}
-    for part, lines, ids in results:
-        report.merge(part, offset)
-        for key, line in ids.items():  # ids repeated across ranges: each range saw only its own
-            line += offset
-            first = first_seen.setdefault(key, line)
-            if first != line:
+    for part, lines, ids, repeats in results:
+        local_first = {}
+        for key, line in ids.items():
+            first = first_seen.setdefault(key, line + offset)
+            local_first[key] = first
+            if first != line + offset:
                 report.counts[K.DUPLICATE_ID] = report.counts.get(K.DUPLICATE_ID, 0) + 1
                 pair = (K.DUPLICATE_ID, K.WARNING)
                 report.by_severity[pair] = report.by_severity.get(pair, 0) + 1
                 if len(report.issues) < report.max_issues:
-                    report.issues.append(Issue(spec.path, line, K.DUPLICATE_ID,
-                                               f"id {key!r} was first used on line {first}", K.WARNING))
+                    report.issues.append(Issue(spec.path, line + offset, K.DUPLICATE_ID,
+                                               duplicate_message(key, first), K.WARNING))
+        part.issues = [i._replace(message=duplicate_message(repeats[i.line], local_first[repeats[i.line]]))
+                       if i.kind == K.DUPLICATE_ID else i for i in part.issues]
+        report.merge(part, offset)
         offset += lines
     report.issues.sort(key=lambda i: i.line)

@@ -3,9 +3,9 @@
 Each line is {"messages": [{"role", "content"}], "images": [abs paths], "videos": [abs paths]} with `<image>` /
 `<video>` placeholders in the content; empty media lists are left out. ms-swift loads the file with
 datasets' JSON builder, which fixes the columns from the first 10 MB block: a column that first appears
-later fails the whole load ("An error occurred while generating the dataset"). So the first line must carry
-every column the file uses: if it does not, the earliest row with images (and with videos) is moved to
-the top when the file is finished, and the result says so.
+later fails the whole load ("An error occurred while generating the dataset"). So when the first row with
+images (or videos) starts past HOIST_AFTER bytes, well inside that first block, it is moved to the top
+when the file is finished, and the result says so; otherwise the input order is kept.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import tempfile
 from swiftplus.data.formats import Sample
 
 MEDIA_KEYS = ("images", "videos")
+HOIST_AFTER = 1 << 20
 
 
 def swift_row(sample: Sample) -> dict:
@@ -51,7 +52,6 @@ class SwiftWriter:
     def __init__(self, path: str):
         self.out = AtomicFile(path, "wb")
         self.rows = 0
-        self.first_keys: set[str] = set()
         self.first_with: dict[str, tuple[int, int, int]] = {}  # key -> (row index, offset, length)
         self.offset = 0
         self.note: str | None = None
@@ -59,8 +59,6 @@ class SwiftWriter:
     def write(self, sample: Sample) -> None:
         row = swift_row(sample)
         data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
-        if self.rows == 0:
-            self.first_keys = set(row)
         for key in MEDIA_KEYS:
             if key in row and key not in self.first_with:
                 self.first_with[key] = (self.rows, self.offset, len(data))
@@ -69,7 +67,7 @@ class SwiftWriter:
         self.rows += 1
 
     def commit(self) -> None:
-        missing = sorted({self.first_with[k] for k in self.first_with if k not in self.first_keys})
+        missing = sorted({first for first in self.first_with.values() if first[1] >= HOIST_AFTER})
         if missing:
             self._hoist(missing)
         self.out.commit()
