@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from swiftplus.data import kinds as K
 from swiftplus.data.budget import TokenBudget
 from swiftplus.data.formats import DatasetSpec
-from swiftplus.data.lint import LintReport, finish_file, checker_for, resolve_format, rows_of
+from swiftplus.data.lint import LintReport, checker_for, finish_file, resolve_format
+from swiftplus.data.reader import iter_rows
 from swiftplus.data.writer import AtomicFile, SwiftWriter
 from swiftplus.errors import UserError
 
@@ -73,7 +74,7 @@ def _convert_one(spec, fmt, writer: SwiftWriter, fixes, result: ConvertResult, *
     report = LintReport(max_issues=result.report.max_issues)
     check = checker_for(spec, fmt, **options).check
     path = spec.path
-    for lineno, value, error in rows_of(path):
+    for lineno, value, error in iter_rows(path):
         report.rows += 1
         sample, problems = check(lineno, value, error)
         if problems:

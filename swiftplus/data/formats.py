@@ -7,8 +7,9 @@
                                                                                               (seed 003)
   cauldron    {"images": [...], "texts": [{"user", "assistant", "source"?}]}                  (seed 004)
 
-A reader turns a row into a Sample (turns as [role, text] with roles user/assistant/system/tool, `<image>` /
-`<video>` placeholders, media paths as written) plus the problems it saw; it never raises on bad data.
+A reader turns a row into a Sample (turns as [role, text], roles user/assistant/system/tool_call/tool_response,
+`<image>` / `<video>` placeholders, media paths as written) plus the problems it saw; it never raises on bad
+data.
 """
 from __future__ import annotations
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 from swiftplus.data import kinds as K
 from swiftplus.data.budget import TokenBudget
 from swiftplus.data.checks import RowChecker, duplicate_message
 from swiftplus.data.formats import FORMATS, DatasetSpec, detect
-from swiftplus.data.reader import byte_ranges, is_json_array, iter_array, iter_lines
+from swiftplus.data.reader import byte_ranges, is_json_array, iter_lines, iter_rows
 from swiftplus.errors import UserError
 
 PARALLEL_MIN_BYTES = 16 << 20
@@ -113,16 +113,12 @@ def resolve_format(spec: DatasetSpec) -> str | None:
             raise UserError(f"dataset {spec.path}: unknown format '{spec.format}'; use auto or one of {', '.join(FORMATS)}")
         return spec.format
     values = []
-    for _, value, _ in rows_of(spec.path):
+    for _, value, _ in iter_rows(spec.path):
         if value is not None:
             values.append(value)
             if len(values) >= SNIFF_ROWS:
                 break
     return detect(values)
-
-
-def rows_of(path: str) -> Iterator[tuple[int, object, str | None]]:
-    return iter_array(path) if is_json_array(path) else iter_lines(path)
 
 
 def checker_for(spec: DatasetSpec, fmt: str | None, **options) -> RowChecker:
@@ -169,7 +165,7 @@ def _lint_range(spec, fmt, options, report: LintReport, start: int = 0, end: int
                 stats: dict | None = None) -> dict:
     checker = checker_for(spec, fmt, **options)
     check, add, path = checker.check, report.add, spec.path
-    rows = iter_lines(path, start, end, stats) if end is not None else rows_of(path)
+    rows = iter_lines(path, start, end, stats) if end is not None else iter_rows(path)
     n = 0
     for lineno, value, error in rows:
         n += 1

@@ -114,6 +114,7 @@ def iter_array(path: str) -> Iterator[tuple[int, object, str | None]]:
                 return
             ch = buf[pos]
             if ch == "]":
+                yield from _after_array(f, buf, pos + 1, line)
                 return
             if ch == ",":
                 pos += 1
@@ -140,6 +141,19 @@ def iter_array(path: str) -> Iterator[tuple[int, object, str | None]]:
                 line += buf.count("\n", pos, end)
                 pos = end
                 break
+
+
+def _after_array(f, buf: str, pos: int, line: int):
+    """Only whitespace may follow the closing ]; anything else means rows were lost to a malformed layout."""
+    rest = buf[pos:]
+    while not rest.strip():
+        more = f.read(CHUNK)
+        if not more:
+            return
+        line += rest.count("\n")
+        rest = more
+    stripped = rest.lstrip()
+    yield line + rest[: len(rest) - len(stripped)].count("\n"), None, "text after the array's closing ]"
 
 
 def _read(f: io.TextIOBase, buf: str) -> tuple[str, bool]:

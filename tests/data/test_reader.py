@@ -75,3 +75,11 @@ def test_json_lines_in_a_json_file(tmp_path):
     path.write_text("\n".join(json.dumps(r) for r in rows(3)) + "\n")
     assert not reader.is_json_array(str(path))
     assert [line for line, _, _ in reader.iter_rows(str(path))] == [1, 2, 3]
+
+
+def test_text_after_the_closing_bracket_is_reported(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_text('[\n  {"a": 1}\n]\n\n{"a": 2}\n')
+    got = list(reader.iter_array(str(path)))
+    assert got[0] == (2, {"a": 1}, None)
+    assert got[1][:2] == (5, None) and "after the array" in got[1][2]
