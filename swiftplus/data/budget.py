@@ -33,6 +33,7 @@ class TokenBudget:
     tokenizer_dir: str | None = None
     _tokenizer: object = field(default=None, init=False, repr=False, compare=False)
     _vision: dict | None = field(default=None, init=False, repr=False, compare=False)
+    _counts: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if self.template not in TEMPLATES:
@@ -71,9 +72,23 @@ class TokenBudget:
         ids = self._tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
         return sum(len(i) for i in ids)
 
-    def overhead(self, turns: int, has_system: bool) -> int:
+    def overhead(self, roles: list[str]) -> int:
+        """Chat-format tokens around the turns' text (and the template's default system prompt)."""
         fam = self.family
-        return fam.fixed + turns * fam.per_turn + (0 if has_system else fam.default_system)
+        has_system = bool(roles) and roles[0] == "system"
+        if self.tokenizer_dir is None or fam.skeleton is None:
+            return fam.fixed + len(roles) * fam.per_turn + (0 if has_system else fam.default_system)
+        prefix, suffix = fam.skeleton
+        count = self._count
+        total = fam.fixed + sum(count(prefix.format(role=r)) + count(suffix) for r in roles)
+        if not has_system and fam.system_text:
+            total += count(prefix.format(role="system")) + count(fam.system_text) + count(suffix)
+        return total
+
+    def _count(self, text: str) -> int:
+        if text not in self._counts:
+            self._counts[text] = self.text_tokens([text])
+        return self._counts[text]
 
     def vision(self) -> dict:
         """The model's own processor settings when a model directory is given (SmolVLM sizes)."""
@@ -164,16 +179,23 @@ def smolvlm(longest_edge: int, tile: int, seq_len: int, per_tile_markers: int):
 class Family:
     image_tokens: Callable[[int, int, TokenBudget], int]
     per_image: int  # markers around an image's tokens (<|vision_start|> ... <|vision_end|>)
-    per_turn: int  # <|im_start|>role\n ... <|im_end|>\n
+    per_turn: int  # <|im_start|>role\n ... <|im_end|>\n, in the real model's vocabulary
     default_system: int = 0  # the template's default system prompt, when the row has none
     fixed: int = 0
+    skeleton: tuple[str, str] | None = None  # (turn prefix with {role}, turn suffix): counted with a tokenizer
+    system_text: str | None = None
 
+
+CHATML = ("<|im_start|>{role}\n", "<|im_end|>\n")
+QWEN_SYSTEM = "You are a helpful assistant."
 
 TEMPLATES: dict[str, Family] = {
-    "qwen2_vl": Family(qwen_vl(14), per_image=2, per_turn=5, default_system=11),
-    "qwen2_5_vl": Family(qwen_vl(14), per_image=2, per_turn=5, default_system=11),
-    "qwen3_vl": Family(qwen_vl(16), per_image=2, per_turn=5),
-    "qwen3_5": Family(qwen_vl(16), per_image=2, per_turn=5),
+    "qwen2_vl": Family(qwen_vl(14), per_image=2, per_turn=5, default_system=11, skeleton=CHATML,
+                       system_text=QWEN_SYSTEM),
+    "qwen2_5_vl": Family(qwen_vl(14), per_image=2, per_turn=5, default_system=11, skeleton=CHATML,
+                         system_text=QWEN_SYSTEM),
+    "qwen3_vl": Family(qwen_vl(16), per_image=2, per_turn=5, skeleton=CHATML),
+    "qwen3_5": Family(qwen_vl(16), per_image=2, per_turn=5, skeleton=CHATML),
     # SmolVLM2-256M: 2048 px longest edge, 512 px tiles, 64 tokens each; row tags are text for Qwen3's vocab
     "smolvlm_qwen3": Family(smolvlm(2048, 512, 64, per_tile_markers=8), per_image=0, per_turn=9),
     "idefics3": Family(smolvlm(4 * 364, 364, 169, per_tile_markers=2), per_image=0, per_turn=4),

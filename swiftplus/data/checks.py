@@ -229,7 +229,7 @@ class RowChecker:
     def _budget(self, sample: Sample, sizes, problems: list) -> None:
         budget = self.budget
         texts = [t[1].replace(IMAGE, "").replace(VIDEO, "") if budget.exact_text else t[1] for t in sample.turns]
-        text = budget.text_tokens(texts) + budget.overhead(len(texts), sample.turns[0][0] == "system")
+        text = budget.text_tokens(texts) + budget.overhead([t[0] for t in sample.turns])
         image = 0
         for size in sizes:
             try:

@@ -182,7 +182,8 @@ def sniff(row: object) -> str | None:
     turns = [t for t in conv if isinstance(t, dict)]
     if any(isinstance(t.get("value"), str) and VISION_START in t["value"] for t in turns):
         return "vision-tag"
-    if any(t.get("from") in ("human", "gpt") for t in turns) or any(k in row for k in ("image", "images", "video", "videos")):
+    if any(t.get("from") in ("human", "gpt") for t in turns) \
+            or any(k in row for k in ("image", "images", "video", "videos")):
         return "llava"
     return "vision-tag" if any(t.get("from") in ("user", "assistant") for t in turns) else "llava"
 

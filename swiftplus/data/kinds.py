@@ -52,7 +52,8 @@ KINDS: dict[str, tuple[str, str]] = {
     IMAGE_PLACEHOLDER_MISMATCH: (ERROR, "number of <image> placeholders differs from the number of images"),
     VIDEO_PLACEHOLDER_MISMATCH: (ERROR, "number of <video> placeholders differs from the number of videos"),
     IMPLICIT_PLACEHOLDERS: (REPAIRED, "media but no placeholders (repair: put them before the first user text)"),
-    RELATIVE_PATH_WITHOUT_ROOT: (ERROR, "a relative media path and no data_root (repair if it exists beside the manifest)"),
+    RELATIVE_PATH_WITHOUT_ROOT: (ERROR, "a relative media path and no data_root (repaired when the file is "
+                                        "beside the manifest)"),
     MISSING_FILE: (ERROR, "a media file does not exist"),
     NOT_AN_IMAGE: (ERROR, "the file is not an image of a known format"),
     CORRUPT_IMAGE: (ERROR, "the image is truncated or does not decode"),

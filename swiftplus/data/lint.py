@@ -110,7 +110,8 @@ def resolve_format(spec: DatasetSpec) -> str | None:
         raise UserError(f"dataset {spec.path}: data_root {spec.data_root} is not a directory")
     if spec.format != "auto":
         if spec.format not in FORMATS:
-            raise UserError(f"dataset {spec.path}: unknown format '{spec.format}'; use auto or one of {', '.join(FORMATS)}")
+            raise UserError(f"dataset {spec.path}: unknown format '{spec.format}'; "
+                            f"use auto or one of {', '.join(FORMATS)}")
         return spec.format
     values = []
     for _, value, _ in iter_rows(spec.path):

@@ -18,7 +18,8 @@ def seed_rows(fmt):
                     {"from": "gpt", "value": "请拿起红色方块。"}]}]
     if fmt == "swift":  # seed 002: images as a bare string
         return [{"messages": [{"role": "user", "content": "<image>请描述这个图片"},
-                              {"role": "assistant", "content": "这个图片描述的是……"}], "images": "images/a.jpg"},
+                              {"role": "assistant", "content": "这个图片描述的是……"}],
+                 "images": "images/a.jpg"},
                 {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "<image>Color?"},
                               {"role": "assistant", "content": "Green."}], "images": ["images/b.png"]}]
     if fmt == "vision-tag":  # seed 003

@@ -32,7 +32,8 @@ def test_converted_files_train_in_swift_sft(tmp_path, media):
     argv = [swift_executable(), "sft", "--model", str(model), "--model_type", "qwen2_5_vl", "--template", "qwen2_5_vl",
             "--check_model", "false", "--dataset", str(data), "--tuner_type", "full", "--torch_dtype", "float32",
             "--max_steps", "2", "--per_device_train_batch_size", "2", "--max_length", "1024",
-            "--dataset_num_proc", "1", "--dataset_shuffle", "false", "--dataloader_num_workers", "0", "--save_strategy", "no",
+            "--dataset_num_proc", "1", "--dataset_shuffle", "false", "--dataloader_num_workers", "0",
+            "--save_strategy", "no",
             "--logging_steps", "1", "--report_to", "none", "--output_dir", str(out), "--add_version", "false"]
     env = {**os.environ, "MAX_PIXELS": str(56 * 56), "CUDA_VISIBLE_DEVICES": "", "MODELSCOPE_CACHE": str(tmp_path)}
     rc, tail = run(argv, env=env, log=tmp_path / "sft.log", echo=False)
@@ -42,3 +43,35 @@ def test_converted_files_train_in_swift_sft(tmp_path, media):
     assert "num_rows: 8" in log and "Dataset filtered" not in log  # ms-swift read and kept every row
     # the first row (seed 001's, unshuffled) is logged encoded: its image became 4 image tokens at MAX_PIXELS
     assert "151652, 151655, 151655, 151655, 151655, 151653" in log
+
+
+@pytest.mark.slow
+def test_budget_with_the_tokenizer_is_the_template_s_exact_length(tmp_path, monkeypatch):
+    """What lint predicts is what ms-swift's template encodes: the same token count, images included."""
+    from PIL import Image
+
+    from swiftplus.data import TokenBudget
+    from swiftplus.data.formats import read_swift
+
+    monkeypatch.setenv("MAX_PIXELS", str(28 * 28 * 64))
+    model = fixtures.build("qwen2.5-vl", tmp_path / "model")
+    from swift import get_model_processor
+    from swift.template import get_template
+
+    _, processor = get_model_processor(str(model), model_type="qwen2_5_vl", load_model=False, check_model=False)
+    template = get_template(processor, template_type="qwen2_5_vl")
+    template.set_mode("train")
+    image = tmp_path / "x.png"
+    Image.new("RGB", (300, 200)).save(image)
+    rows = [{"messages": [{"role": "user", "content": "<image>Describe this picture in detail please."},
+                          {"role": "assistant", "content": "It is a black rectangle."}], "images": [str(image)]},
+            {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"},
+                          {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "<image><image>2?"},
+                          {"role": "assistant", "content": "Yes two."}], "images": [str(image)] * 2}]
+    budget = TokenBudget.from_env(100_000, "qwen2_5_vl", tokenizer_dir=str(model))
+    for row in rows:
+        sample, _ = read_swift(row)
+        text = budget.text_tokens([t.replace("<image>", "") for _, t in sample.turns])
+        images = len(sample.images) * budget.image_tokens(300, 200)
+        predicted = text + budget.overhead([r for r, _ in sample.turns]) + images
+        assert predicted == len(template.encode(dict(row))["input_ids"])
