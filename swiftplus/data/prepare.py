@@ -103,6 +103,26 @@ def prepare_for_training(pairs: list[tuple[object, str]], lint_path: str, *, bud
     return results
 
 
+def prepare_stage(recipe, stage: str, stage_root=None) -> list[ConvertResult]:
+    """Everything a training stage needs before `swift sft`: each local dataset / val_dataset entry converted
+    to the path sft_command.dataset_specs hands to swift, the lint in <stage dir>/data/lint.json, and the
+    refusal when the data is worse than the stage's max_bad_fraction allows."""
+    from pathlib import Path
+
+    from swiftplus import runs
+    from swiftplus.sft_command import dataset_specs
+
+    section = getattr(recipe, stage)
+    stage_root = runs.stage_dir(recipe, stage) if stage_root is None else stage_root
+    pairs = [(entry, out) for field_name, prefix in (("dataset", "train"), ("val_dataset", "val"))
+             for entry, out in dataset_specs(getattr(section, field_name), Path(stage_root), prefix)
+             if entry is not None]
+    if not pairs:
+        return []
+    return prepare_for_training(pairs, str(Path(stage_root) / "data" / "lint.json"),
+                                budget=budget_for(recipe, stage), max_bad_fraction=section.max_bad_fraction)
+
+
 def _stored(report: dict) -> dict:
     issues = report["issues"]
     report["issues_omitted"] += max(0, len(issues) - ISSUES_STORED)

@@ -71,3 +71,28 @@ lora:
     assert [(d.stage, d.field, d.spec.path, d.spec.format, d.max_bad_fraction) for d in found] == [
         ("lora", "dataset", f"{tmp_path}/a.json", "vision-tag", 0.01),
         ("lora", "val_dataset", f"{tmp_path}/b.jsonl", "auto", 0.01)]
+
+
+def test_prepare_stage_writes_what_sft_command_passes_to_swift(tmp_path, media, monkeypatch):
+    from swiftplus.data.prepare import prepare_stage
+    from swiftplus.sft_command import sft_flags
+
+    rows = [llava(("u", "<image>x"), ("a", "y"), images=["images/a.jpg"]), llava(("u", "q"), ("a", "r"), ("u", "s"))]
+    (tmp_path / "train.json").write_text(json.dumps(rows, indent=2))
+    recipe_path = tmp_path / "r.yaml"
+    recipe_path.write_text(f"""
+swift: {{model_type: qwen2_vl, template: qwen2_vl}}
+lora:
+  init: /models/qwen2-vl
+  dataset: [{{path: {tmp_path / 'train.json'}, data_root: {media}}}, AI-ModelScope/coco#10]
+  max_length: 1024
+""")
+    recipe = load_recipe(str(recipe_path), []).recipe
+    monkeypatch.chdir(tmp_path)  # run directories are relative to where swiftplus runs
+    results = prepare_stage(recipe, "lora")
+    assert [(r.written, r.repaired) for r in results] == [(2, 1)]
+    local, hub = sft_flags(recipe, "lora", "/models/qwen2-vl")["dataset"]
+    assert local == results[0].out_path and hub == "AI-ModelScope/coco#10"
+    assert (tmp_path / local).is_file()
+    stored = json.loads((tmp_path / "runs" / "r" / "lora" / "data" / "lint.json").read_text())
+    assert stored["ok"] and stored["budget"]["max_length"] == 1024
