@@ -95,6 +95,10 @@ class RowChecker:
             problems.append((K.ROLES_NOT_ALTERNATING, f"consecutive turns from the same side: "
                              f"{'/'.join(t[0] for t in turns)}; merged", R))
             turns[:] = merged
+        roles = {t[0] for t in turns}
+        if "user" not in roles or "assistant" not in roles:
+            problems.append((K.NO_CONVERSATION, f"no {'user' if 'user' not in roles else 'assistant'} turn", E))
+            return False
         start = 1 if turns[0][0] == "system" else 0
         if start < len(turns) and turns[start][0] != "user":
             end = start
@@ -103,7 +107,7 @@ class RowChecker:
             kind_msg = f"the conversation starts with {turns[start][0]}"
             if self._drop(turns, start, end, K.FIRST_NOT_USER, kind_msg, "leading", problems) is False:
                 return False
-        if turns[-1][0] != "assistant":
+        if turns and turns[-1][0] != "assistant":
             end = len(turns)
             start_tail = end
             while start_tail > 0 and turns[start_tail - 1][0] != "assistant":

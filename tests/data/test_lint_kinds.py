@@ -132,3 +132,11 @@ def test_deep_decode_catches_what_the_header_cannot(manifest, media):
     assert lint_dataset([spec]).ok
     deep = lint_dataset([spec], deep=True)
     assert [(i.line, i.kind) for i in deep.issues] == [(starts[0], K.CORRUPT_IMAGE)]
+
+
+@pytest.mark.parametrize("turns", [[("a", "only me")], [("u", "only me")], [("system", "rules")],
+                                   [("a", "hi"), ("u", "there")], [("system", "rules"), ("a", "x"), ("u", "y")]])
+def test_conversations_with_nothing_to_train_on(turns, manifest):
+    path, starts = manifest([llava(*turns)])
+    report = lint_dataset([DatasetSpec(str(path))])
+    assert report.bad_rows == 1 and K.NO_CONVERSATION in report.counts, report.issues
