@@ -46,7 +46,15 @@ class TokenBudget:
     def from_env(cls, max_length: int, template: str, environ: Mapping[str, str] | None = None,
                  tokenizer_dir: str | None = None) -> "TokenBudget":
         env = os.environ if environ is None else environ
-        get = lambda k: int(env[k]) if env.get(k) else None  # noqa: E731
+
+        def get(key: str) -> int | None:
+            if not env.get(key):
+                return None
+            try:
+                return int(env[key])
+            except ValueError:
+                raise UserError(f"{key}={env[key]!r} is not a whole number of pixels") from None
+
         return cls(max_length, template, get("MAX_PIXELS"), get("MIN_PIXELS"), tokenizer_dir)
 
     @property
