@@ -26,7 +26,7 @@ def add_data_parser(subparsers) -> None:
     lint.add_argument("--fix", action="store_true", help="write a clean ms-swift jsonl (--out) and a fixes list")
     lint.add_argument("--out", help="clean output for --fix (.jsonl); its fixes list goes beside it")
     lint.add_argument("--schema-only", action="store_true", help="no file access: skip existence/image checks")
-    lint.add_argument("--workers", type=int, help="processes for big JSON Lines files (default: up to 2)")
+    lint.add_argument("--workers", type=int, help="processes for big JSON Lines files (default: idle cores, up to 2)")
     lint.add_argument("--show", type=int, default=SHOW_ISSUES, metavar="N", help="issues to list (default 20)")
 
     convert = sub.add_parser("convert", help="any supported format -> ms-swift messages/images jsonl")

@@ -132,7 +132,8 @@ def lint_dataset(specs: list[DatasetSpec], *, deep: bool = False, budget: TokenB
                  check_media: bool = True, workers: int | None = None, max_issues: int = 100_000,
                  min_image_side: int | None = None) -> LintReport:
     """Lint every row of every manifest. Options: deep (full PIL decode), budget (token budget check),
-    check_media=False (schema checks only: no file access), workers (processes for big JSON Lines files)."""
+    check_media=False (schema checks only: no file access), workers (processes for big JSON Lines files;
+    default: the idle cores, at most 2)."""
     report = LintReport(max_issues=max_issues)
     if budget is not None:
         report.text_tokens = "tokenizer" if budget.exact_text else "estimated"
@@ -142,7 +143,7 @@ def lint_dataset(specs: list[DatasetSpec], *, deep: bool = False, budget: TokenB
     for spec in specs:
         fmt = resolve_format(spec)
         part = LintReport(max_issues=max_issues)
-        n = workers if workers is not None else min(2, os.cpu_count() or 1)
+        n = workers if workers is not None else idle_cores()
         if n > 1 and os.path.getsize(spec.path) >= PARALLEL_MIN_BYTES and not is_json_array(spec.path):
             _lint_parallel(spec, fmt, options, n, part)
         else:
@@ -152,6 +153,15 @@ def lint_dataset(specs: list[DatasetSpec], *, deep: bool = False, budget: TokenB
         report.file_errors += part.file_errors
         report.merge(part)
     return report
+
+
+def idle_cores(cap: int = 2) -> int:
+    """Cores nobody else is using: splitting a file across busy cores is slower than one process."""
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return max(1, min(cap, round((os.cpu_count() or 1) - busy)))
 
 
 def finish_file(spec: DatasetSpec, fmt: str | None, part: LintReport) -> None:
