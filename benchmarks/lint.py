@@ -167,7 +167,7 @@ def main() -> None:
         _, dt = timed(lambda: lint_dataset([DatasetSpec(str(array), "llava", str(work))], check_media=False), r)
         results.append(("swiftplus schema checks, JSON array (streamed)", args.array_rows, dt, "rows"))
         full, dt = timed(lambda: lint_dataset([spec]))
-        results.append(("swiftplus full lint (schema + image headers, default split)", args.rows, dt, "rows"))
+        results.append(("swiftplus full lint (schema + image headers)", args.rows, dt, "rows"))
 
         paths = [str(work / name) for name in images]
         _, dt = timed(lambda: [image_size(p) for p in paths], r)
