@@ -108,6 +108,9 @@ def resolve_format(spec: DatasetSpec) -> str | None:
         raise UserError(f"dataset {spec.path}: no such file")
     if spec.data_root and not os.path.isdir(spec.data_root):
         raise UserError(f"dataset {spec.path}: data_root {spec.data_root} is not a directory")
+    if _is_one_object(spec.path):
+        raise UserError(f"dataset {spec.path}: holds one pretty-printed JSON object; a manifest is JSON Lines "
+                        f"(one row per line) or a JSON array of rows")
     if spec.format != "auto":
         if spec.format not in FORMATS:
             raise UserError(f"dataset {spec.path}: unknown format '{spec.format}'; "
@@ -120,6 +123,14 @@ def resolve_format(spec: DatasetSpec) -> str | None:
             if len(values) >= SNIFF_ROWS:
                 break
     return detect(values)
+
+
+def _is_one_object(path: str) -> bool:
+    with open(path, "rb") as f:
+        for raw in f:
+            if raw.strip():
+                return raw.strip().lstrip(b"\xef\xbb\xbf") == b"{"
+    return False
 
 
 def checker_for(spec: DatasetSpec, fmt: str | None, **options) -> RowChecker:

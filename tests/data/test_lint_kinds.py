@@ -1,5 +1,7 @@
 """Each kind of broken row, put between two good rows, is reported with its kind on the line it starts on,
 in JSON Lines and in indented JSON arrays alike; the good rows around it stay clean."""
+import json
+
 import pytest
 
 from swiftplus.data import DatasetSpec, TokenBudget, lint_dataset
@@ -140,3 +142,12 @@ def test_conversations_with_nothing_to_train_on(turns, manifest):
     path, starts = manifest([llava(*turns)])
     report = lint_dataset([DatasetSpec(str(path))])
     assert report.bad_rows == 1 and K.NO_CONVERSATION in report.counts, report.issues
+
+
+def test_one_pretty_printed_object_is_a_user_error(tmp_path):
+    from swiftplus.errors import UserError
+
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"data": [llava(("u", "q"), ("a", "r"))]}, indent=2))
+    with pytest.raises(UserError, match="one pretty-printed JSON object"):
+        lint_dataset([DatasetSpec(str(path))])
