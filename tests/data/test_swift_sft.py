@@ -5,11 +5,10 @@ import os
 
 import pytest
 
+from swiftplus import fixtures
 from swiftplus.data import DatasetSpec, convert_dataset
 from swiftplus.process import run, swift_executable
 from tests.data.test_formats import seed_rows
-
-fixtures = pytest.importorskip("swiftplus.fixtures", reason="tiny model fixtures land with the fixtures branch")
 
 
 @pytest.mark.slow
