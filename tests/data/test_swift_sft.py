@@ -45,21 +45,22 @@ def test_converted_files_train_in_swift_sft(tmp_path, media):
 
 
 @pytest.mark.slow
-def test_budget_with_the_tokenizer_is_the_template_s_exact_length(tmp_path, monkeypatch):
+@pytest.mark.parametrize("fixture,template,factor", [("qwen2.5-vl", "qwen2_5_vl", 28), ("qwen3-vl", "qwen3_vl", 32)])
+def test_budget_with_the_tokenizer_is_the_template_s_exact_length(fixture, template, factor, tmp_path, monkeypatch):
     """What lint predicts is what ms-swift's template encodes: the same token count, images included."""
     from PIL import Image
 
     from swiftplus.data import TokenBudget
     from swiftplus.data.formats import read_swift
 
-    monkeypatch.setenv("MAX_PIXELS", str(28 * 28 * 64))
-    model = fixtures.build("qwen2.5-vl", tmp_path / "model")
+    monkeypatch.setenv("MAX_PIXELS", str(factor * factor * 64))
+    model = fixtures.build(fixture, tmp_path / "model")
     from swift import get_model_processor
     from swift.template import get_template
 
-    _, processor = get_model_processor(str(model), model_type="qwen2_5_vl", load_model=False, check_model=False)
-    template = get_template(processor, template_type="qwen2_5_vl")
-    template.set_mode("train")
+    _, processor = get_model_processor(str(model), model_type=template, load_model=False, check_model=False)
+    swift_template = get_template(processor, template_type=template)
+    swift_template.set_mode("train")
     image = tmp_path / "x.png"
     Image.new("RGB", (300, 200)).save(image)
     rows = [{"messages": [{"role": "user", "content": "<image>Describe this picture in detail please."},
@@ -67,10 +68,10 @@ def test_budget_with_the_tokenizer_is_the_template_s_exact_length(tmp_path, monk
             {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"},
                           {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "<image><image>2?"},
                           {"role": "assistant", "content": "Yes two."}], "images": [str(image)] * 2}]
-    budget = TokenBudget.from_env(100_000, "qwen2_5_vl", tokenizer_dir=str(model))
+    budget = TokenBudget.from_env(100_000, template, tokenizer_dir=str(model))
     for row in rows:
         sample, _ = read_swift(row)
         text = budget.text_tokens([t.replace("<image>", "") for _, t in sample.turns])
         images = len(sample.images) * budget.image_tokens(300, 200)
         predicted = text + budget.overhead([r for r, _ in sample.turns]) + images
-        assert predicted == len(template.encode(dict(row))["input_ids"])
+        assert predicted == len(swift_template.encode(dict(row))["input_ids"])
