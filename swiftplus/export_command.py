@@ -32,17 +32,10 @@ def adapters_source(recipe: Recipe) -> tuple[str, bool]:
     return (str(ckpt), True) if ckpt else (f"<{src}: final checkpoint>", False)
 
 
-def _export_common(recipe: Recipe) -> dict:
-    """recipe.swift holds flags for every swift command; export gets the ones it knows (not e.g. check_model)."""
-    from swiftplus.flags import fields_for
-
-    known = fields_for("export")
-    return {k: v for k, v in recipe.swift.items() if k in known}
-
-
 def export_flags(recipe: Recipe, adapters: str, output_dir: Path, merge_lora: bool | None = None) -> dict:
     section = export_section(recipe)
-    flags = {**_export_common(recipe), **section.flags, "adapters": adapters,
+    # recipe.swift is checked to hold only flags every swift command accepts; check_model is sft-only
+    flags = {**recipe.swift, **section.flags, "adapters": adapters,
              "merge_lora": section.merge_lora if merge_lora is None else merge_lora, "output_dir": str(output_dir)}
     if recipe.plugins:
         flags["external_plugins"] = plugin_paths(recipe)

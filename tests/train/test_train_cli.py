@@ -86,3 +86,44 @@ def test_complete_stage_is_skipped(cli, recipe, tmp_path):
 def test_resume_from_checkpoint_in_a_recipe_is_refused(cli, recipe):
     r = cli("train", str(recipe("  resume_from_checkpoint: /x")), "--stage", "1", "--dry-run")
     assert r.returncode == 2 and "swiftplus train --resume" in r.stderr
+
+
+def test_make_stage1_with_a_misspelled_flag_stops_at_once(recipe, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    r = subprocess.run(["make", "-C", str(REPO), "stage1", f"RECIPE={recipe('  num_train_epoch: 2')}",
+                        f"PY={sys.executable}"], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert r.returncode != 0
+    assert "stage1.num_train_epoch: unknown ms-swift `swift sft` flag; did you mean num_train_epochs?" in r.stderr
+    assert "pip install" not in r.stdout  # PY=... uses the interpreter as it is
+    assert not (tmp_path / "runs").exists()
+
+
+def test_export_refuses_until_lora_completes_and_dry_runs_after(cli, tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    path = tmp_path / "l.yaml"
+    path.write_text(f"""
+name: l
+run_dir: {tmp_path}/runs
+swift: {{model_type: qwen2_5_vl, template: qwen2_5_vl, torch_dtype: float32}}
+lora: {{init: {model}, dataset: [a/b], lora_rank: 4}}
+""")
+    r = cli("export", str(path))
+    assert r.returncode == 2 and "swiftplus train" in r.stderr and "--stage lora" in r.stderr
+    out = tmp_path / "runs/lora/output"
+    ckpt = make_checkpoint(out, 2, adapter=True)
+    link_last(out, 2)
+    (tmp_path / "runs/lora/complete.json").write_text(json.dumps({"checkpoint": str(ckpt)}))
+    r = cli("export", str(path), "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert f"--adapters {ckpt}" in r.stdout and "--merge_lora true" in r.stdout
+    assert f"--output_dir {tmp_path}/runs/export/output.partial" in r.stdout
+    assert "--torch_dtype float32" in r.stdout and "check_model" not in r.stdout  # sft-only: export rejects it
+    assert not (tmp_path / "runs/export").exists()
