@@ -30,11 +30,15 @@ def output_dir(recipe: Recipe, stage: str) -> Path:
     return stage_dir(recipe, stage) / "output"
 
 
-def read_complete(directory: Path) -> dict[str, Any] | None:
+def read_json(path: Path) -> Any:
     try:
-        return json.loads((Path(directory) / COMPLETE).read_text())
+        return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
+
+
+def read_complete(directory: Path) -> dict[str, Any] | None:
+    return read_json(Path(directory) / COMPLETE)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

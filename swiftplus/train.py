@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from swiftplus.recipe import LoadedRecipe
 from swiftplus.recipe_schema import Recipe
 from swiftplus.sft_command import init_source, sft_argv, stage_env
 
+RUNNING = "running.json"  # this node's live swift process group, removed when it ends
 STAGE_ALIASES = {"1": "stage1", "2": "stage2", "stage1": "stage1", "stage2": "stage2", "lora": "lora"}
 CLI_STAGE = {"stage1": "1", "stage2": "2", "lora": "lora"}
 
@@ -140,6 +142,19 @@ def _explicit_init(value: str, stage: str) -> str:
     return value  # a hub id: swift fetches it
 
 
+def check_not_running(record: Path, stage: str) -> None:
+    """Two swift runs writing one output directory corrupt each other; a kill of swiftplus alone (not its
+    process group) leaves swift training on, which this also catches."""
+    from swiftplus.process import group_alive
+
+    info = runs.read_json(record / RUNNING)
+    if not info or info.get("host") != socket.gethostname() or not isinstance(info.get("pgid"), int):
+        return  # none, or another machine's: nothing this host can check
+    if group_alive(info["pgid"]):
+        raise UserError(f"{stage} is already running on this machine (swift process group {info['pgid']}, "
+                        f"started {info.get('at')}). Wait for it, or stop it: kill -- -{info['pgid']}")
+
+
 def check_stage(recipe: Recipe, stage: str) -> None:
     flags = {**recipe.swift, **getattr(recipe, stage).flags}
     if "save_strategy" in flags and str(flags["save_strategy"]).lower() in ("no", "false"):  # YAML reads no as false
@@ -183,8 +198,10 @@ def prepare(loaded: LoadedRecipe, stage: str, environ: Mapping[str, str], *, res
     check_stage(recipe, stage)
     topo = topology_for(recipe, stage, environ)
     state = stage_state(recipe, stage)
+    record = runs.record_dir(state.root, topo.node_rank)
+    check_not_running(record, stage)
     decision = decide(state, resume, train_command(ref, stage), topo.node_rank)
-    run = StageRun(stage, state.root, runs.record_dir(state.root, topo.node_rank), decision, topo.node_rank)
+    run = StageRun(stage, state.root, record, decision, topo.node_rank)
     if decision.action == "skip":
         return run
     run.model = init_model(recipe, stage, ref)
@@ -238,7 +255,8 @@ def run_stage(loaded: LoadedRecipe, stage: str, *, resume: bool = False, dry_run
                       versions=versions(), inputs=runs.input_hashes(run.model, datasets))
     started = time.time()
     runs.append_attempt(run.record, {"event": run.decision.action, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                     "resume_from": run.decision.resume_from, "node_rank": run.node_rank})
+                                     "resume_from": run.decision.resume_from, "node_rank": run.node_rank,
+                                     "inputs_sha256": runs.file_digest(run.record / "inputs.json")})
     header = f"swiftplus: {run.decision.message} -> {run.output} (log: {run.log})"
     print(header, flush=True)
     run.log.parent.mkdir(parents=True, exist_ok=True)
@@ -246,7 +264,7 @@ def run_stage(loaded: LoadedRecipe, stage: str, *, resume: bool = False, dry_run
         f.write(f"\n===== {header}\n")
     rc = None
     try:
-        rc, _ = process.run(run.argv, env=run.env, log=run.log)
+        rc = _launch(run)
     finally:
         runs.append_attempt(run.record, {"event": "exit", "rc": rc, "seconds": round(time.time() - started, 1)})
         if run.node_rank == 0:
@@ -263,6 +281,21 @@ def run_stage(loaded: LoadedRecipe, stage: str, *, resume: bool = False, dry_run
     runs.mark_complete(run.root, info)
     print(f"swiftplus: {stage} complete: {info['checkpoint']}", flush=True)
     return 0
+
+
+def _launch(run: StageRun) -> int:
+    """swift in its own process group, streamed to the terminal and train.log; signals stop the group."""
+    from swiftplus import process
+
+    managed = process.Managed(run.argv, env=run.env, log=run.log)
+    marker = run.record / RUNNING
+    with managed, process.forwarding_signals(managed):
+        runs.write_json_atomic(marker, {"pgid": managed.pid, "host": socket.gethostname(),
+                                        "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        try:
+            return managed.wait()
+        finally:
+            marker.unlink(missing_ok=True)
 
 
 def _plot(run: StageRun, stage: str) -> None:

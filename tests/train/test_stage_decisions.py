@@ -194,3 +194,19 @@ def test_save_strategy_no_is_refused(recipe_file):
     loaded = load_recipe(str(recipe_file), ["stage1.save_strategy=no"])
     with pytest.raises(UserError, match="save_strategy"):
         prepare(loaded, "stage1", {}, ref="r")
+
+
+def test_a_stage_still_running_here_is_not_started_twice(recipe_file, tmp_path):
+    import socket
+    import subprocess
+
+    loaded = load_recipe(str(recipe_file))
+    sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        runs.write_json_atomic(tmp_path / "runs/stage1/running.json", {"pgid": sleeper.pid, "host": socket.gethostname()})
+        with pytest.raises(UserError, match=rf"already running on this machine .*kill -- -{sleeper.pid}"):
+            prepare(loaded, "stage1", {}, ref="r")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert prepare(loaded, "stage1", {}, ref="r").decision.action == "start"  # a stale marker is ignored

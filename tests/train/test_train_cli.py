@@ -127,3 +127,8 @@ lora: {{init: {model}, dataset: [a/b], lora_rank: 4}}
     assert f"--output_dir {tmp_path}/runs/export/output.partial" in r.stdout
     assert "--torch_dtype float32" in r.stdout and "check_model" not in r.stdout  # sft-only: export rejects it
     assert not (tmp_path / "runs/export").exists()
+
+
+def test_add_version_is_managed_by_swiftplus(cli, recipe):
+    r = cli("train", str(recipe("  add_version: true")), "--stage", "1", "--dry-run")
+    assert r.returncode == 2 and "stage1.add_version: is set by swiftplus" in r.stderr
