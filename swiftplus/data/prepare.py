@@ -1,0 +1,110 @@
+"""Datasets as a recipe names them, and the gate in front of training: convert, store the lint, refuse or go.
+
+The training code calls prepare_for_training() with each (dataset entry, converted .jsonl path); it converts
+every entry (dropping bad rows, repairing the repairable ones), writes the lint result beside them, and
+raises UserError when a dataset's share of bad rows exceeds the stage's max_bad_fraction.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+from swiftplus.data.budget import TEMPLATES, TokenBudget
+from swiftplus.data.convert import ConvertResult, convert_dataset
+from swiftplus.data.formats import DatasetSpec
+from swiftplus.data.writer import AtomicFile
+from swiftplus.errors import UserError
+
+TRAIN_STAGES = ("stage1", "stage2", "lora")
+ISSUES_STORED = 1000
+
+
+def as_spec(entry) -> DatasetSpec:
+    """A recipe's DatasetEntry (or a plain path) as a DatasetSpec."""
+    if isinstance(entry, DatasetSpec):
+        return entry
+    if isinstance(entry, str):
+        return DatasetSpec(entry)
+    return DatasetSpec(entry.path, getattr(entry, "format", "auto") or "auto", getattr(entry, "data_root", None))
+
+
+def budget_for(recipe, stage: str, environ: Mapping[str, str] | None = None,
+               tokenizer_dir: str | None = None) -> TokenBudget | None:
+    """The stage's token budget: max_length and template from the recipe, MAX_PIXELS from its env (then the
+    process environment). None when the recipe sets no max_length or its template has no image-token rule."""
+    section = getattr(recipe, stage)
+    flags = {**recipe.swift, **section.flags}
+    template, max_length = flags.get("template"), flags.get("max_length")
+    if not max_length or template not in TEMPLATES:
+        return None
+    env = {**(os.environ if environ is None else environ), **{k: str(v) for k, v in recipe.env.items()},
+           **{k: str(v) for k, v in section.env.items()}}
+    return TokenBudget.from_env(int(max_length), template, env, tokenizer_dir)
+
+
+@dataclass
+class StageDataset:
+    stage: str
+    field: str  # dataset | val_dataset
+    spec: DatasetSpec
+    budget: TokenBudget | None
+    max_bad_fraction: float
+
+
+def recipe_datasets(recipe) -> list[StageDataset]:
+    """Every local dataset entry of every training stage (hub ids are left to ms-swift)."""
+    from swiftplus.sft_command import is_local_dataset
+
+    out = []
+    for stage in TRAIN_STAGES:
+        section = getattr(recipe, stage, None)
+        if section is None:
+            continue
+        budget = budget_for(recipe, stage)
+        for field_name in ("dataset", "val_dataset"):
+            for entry in getattr(section, field_name):
+                if isinstance(entry, str) and not is_local_dataset(entry):
+                    continue
+                out.append(StageDataset(stage, field_name, as_spec(entry), budget, section.max_bad_fraction))
+    return out
+
+
+def prepare_for_training(pairs: list[tuple[object, str]], lint_path: str, *, budget: TokenBudget | None = None,
+                         max_bad_fraction: float = 0.0, deep: bool = False) -> list[ConvertResult]:
+    """Convert each (entry, out .jsonl) and store the lint in lint_path; UserError past max_bad_fraction."""
+    results, refused = [], []
+    for entry, out in pairs:
+        spec = as_spec(entry)
+        result = convert_dataset([spec], out, deep=deep, budget=budget)
+        results.append(result)
+        report = result.report
+        if report.file_errors or report.bad_fraction > max_bad_fraction or result.written == 0:
+            refused.append(f"{spec.path}: {report.bad_rows} of {report.rows} rows have errors "
+                           f"({report.bad_fraction:.2%}; allowed {max_bad_fraction:.2%})"
+                           + (", the file itself is unusable" if report.file_errors else "")
+                           + f" — dropped rows and why: {result.fixes_path}")
+    record = {"ok": not refused, "max_bad_fraction": max_bad_fraction,
+              "budget": None if budget is None else {"max_length": budget.max_length, "template": budget.template,
+                                                     "max_pixels": budget.max_pixels},
+              "datasets": [{**r.to_json(), "lint": _stored(r.report.to_json())} for r in results]}
+    out = AtomicFile(lint_path)
+    try:
+        json.dump(record, out.f, indent=2, ensure_ascii=False)
+        out.commit()
+    except BaseException:
+        out.abort()
+        raise
+    if refused:
+        raise UserError("training refused: the data has errors\n  " + "\n  ".join(refused) +
+                        f"\n  lint result: {lint_path}; fix the data (`swiftplus data lint PATH --fix --out FILE`) "
+                        f"or allow a share of bad rows with max_bad_fraction in the stage")
+    return results
+
+
+def _stored(report: dict) -> dict:
+    issues = report["issues"]
+    report["issues_omitted"] += max(0, len(issues) - ISSUES_STORED)
+    report["issues"] = issues[:ISSUES_STORED]
+    return report
