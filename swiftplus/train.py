@@ -145,12 +145,12 @@ def _explicit_init(value: str, stage: str) -> str:
 def check_not_running(record: Path, stage: str) -> None:
     """Two swift runs writing one output directory corrupt each other; a kill of swiftplus alone (not its
     process group) leaves swift training on, which this also catches."""
-    from swiftplus.process import group_alive
+    from swiftplus.process import group_running
 
     info = runs.read_json(record / RUNNING)
     if not info or info.get("host") != socket.gethostname() or not isinstance(info.get("pgid"), int):
         return  # none, or another machine's: nothing this host can check
-    if group_alive(info["pgid"]):
+    if group_running(info["pgid"]):
         raise UserError(f"{stage} is already running on this machine (swift process group {info['pgid']}, "
                         f"started {info.get('at')}). Wait for it, or stop it: kill -- -{info['pgid']}")
 
@@ -247,8 +247,7 @@ def run_stage(loaded: LoadedRecipe, stage: str, *, resume: bool = False, dry_run
         shutil.rmtree(run.output, ignore_errors=True)
     from swiftplus.train_data import prepare_datasets
 
-    section = getattr(loaded.recipe, stage)
-    datasets = prepare_datasets(section, run.root, run.record, stage)
+    datasets = prepare_datasets(loaded.recipe, stage, run.root, run.record, run.model, environ)
     from swiftplus.versions import versions
 
     runs.write_record(run.record, recipe_data=loaded.data, argv=run.argv, env=runs.recorded_env(run.env, environ),

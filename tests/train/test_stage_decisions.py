@@ -210,3 +210,19 @@ def test_a_stage_still_running_here_is_not_started_twice(recipe_file, tmp_path):
         sleeper.kill()
         sleeper.wait()
     assert prepare(loaded, "stage1", {}, ref="r").decision.action == "start"  # a stale marker is ignored
+
+
+def test_zombies_do_not_count_as_running():
+    import subprocess
+
+    from swiftplus.process import group_alive, group_running
+
+    child = subprocess.Popen(["true"], start_new_session=True)
+    import time
+
+    deadline = time.monotonic() + 10
+    while group_running(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert group_alive(child.pid) and not group_running(child.pid)  # exited, not yet reaped
+    child.wait()
+    assert not group_alive(child.pid)

@@ -132,3 +132,35 @@ lora: {{init: {model}, dataset: [a/b], lora_rank: 4}}
 def test_add_version_is_managed_by_swiftplus(cli, recipe):
     r = cli("train", str(recipe("  add_version: true")), "--stage", "1", "--dry-run")
     assert r.returncode == 2 and "stage1.add_version: is set by swiftplus" in r.stderr
+
+
+def test_lint_errors_above_max_bad_fraction_refuse_before_swift_starts(cli, tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    img = tmp_path / "a.png"
+    from PIL import Image
+
+    Image.new("RGB", (56, 56), (1, 2, 3)).save(img)
+    good = {"messages": [{"role": "user", "content": "<image>hi"}, {"role": "assistant", "content": "yo"}],
+            "images": [str(img)]}
+    missing = dict(good, images=[str(tmp_path / "nowhere.png")])
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in (good, good, good, missing)) + "\n{not json\n")
+    path = tmp_path / "r.yaml"
+    path.write_text(f"""
+name: r
+run_dir: {tmp_path}/runs
+swift: {{model_type: qwen2_5_vl, template: qwen2_5_vl}}
+stage1:
+  init: {model}
+  dataset: [{{path: {data}, format: swift}}]
+  max_bad_fraction: 0.2
+""")
+    r = cli("train", str(path), "--stage", "1")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "training refused" in r.stderr and "2 of 5 rows" in r.stderr and "max_bad_fraction" in r.stderr
+    root = tmp_path / "runs/stage1"
+    lint = json.loads((root / "lint.json").read_text())
+    assert lint["ok"] is False and lint["datasets"][0]["dropped"] == 2
+    assert not (root / "output").exists() and not (root / "train.log").exists() and not (root / "argv.json").exists()
