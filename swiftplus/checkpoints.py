@@ -59,6 +59,22 @@ def last_saved(output_dir: Path) -> Checkpoint | None:
     return None
 
 
+def run_summary(output_dir: Path) -> dict:
+    """swift's closing line of logging.jsonl (last_model_checkpoint, global_step, ...) of the latest attempt."""
+    try:
+        lines = (Path(output_dir) / "logging.jsonl").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return {}
+    for line in reversed(lines):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and "last_model_checkpoint" in row:
+            return row
+    return {}
+
+
 def missing_files(ckpt: Path) -> list[str]:
     """What a checkpoint lacks to be loaded: weights (every shard its index names) and config."""
     ckpt = Path(ckpt)

@@ -218,6 +218,10 @@ def completion(output_dir: Path, stage: str) -> dict:
     if final is None:
         raise UserError(f"swift exited 0 but {output_dir} holds no saved checkpoint, so {stage} is not complete. "
                         f"Check save_steps / save_strategy, then run the stage again.")
+    reported = checkpoints.run_summary(output_dir).get("last_model_checkpoint")
+    if reported and Path(reported).resolve().name != final.path.name:
+        raise UserError(f"swift exited 0 and reported {reported} as its last checkpoint, but the newest complete "
+                        f"one in {output_dir} is {final.path.name}, so {stage} is not complete.")
     missing = checkpoints.missing_files(final.path)
     if missing:
         raise UserError(f"swift exited 0 but the final checkpoint {final.path} lacks {', '.join(missing)}, so "

@@ -226,3 +226,17 @@ def test_zombies_do_not_count_as_running():
     assert group_alive(child.pid) and not group_running(child.pid)  # exited, not yet reaped
     child.wait()
     assert not group_alive(child.pid)
+
+
+def test_completion_agrees_with_swifts_own_last_checkpoint(tmp_path):
+    out = tmp_path / "output"
+    make_checkpoint(out, 4)
+    make_checkpoint(out, 6, state=False)  # swift said it saved 6, but 6 never finished
+    link_last(out, 4)
+    (out / "logging.jsonl").write_text(json.dumps({"loss": 1.0, "global_step/max_steps": "6/6"}) + "\n"
+                                       + json.dumps({"last_model_checkpoint": str(out / "checkpoint-6")}) + "\n")
+    with pytest.raises(UserError, match="reported .*checkpoint-6.* is checkpoint-4"):
+        completion(out, "stage1")
+    with open(out / "logging.jsonl", "a") as f:  # a resumed attempt appends its own summary
+        f.write(json.dumps({"last_model_checkpoint": str(out / "last-checkpoint")}) + "\n")
+    assert completion(out, "stage1")["step"] == 4
