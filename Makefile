@@ -2,11 +2,14 @@
 # Every target installs what it needs first (a .venv beside this file), so both work from a fresh clone.
 #   make stage1 RECIPE=qwen3-8b-vl SET="stage1.learning_rate=2e-5 stage1.save_steps=500"
 #   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 make stage1 RECIPE=qwen3-8b-vl
+#   make stage1 RECIPE=... PY=/path/to/env/bin/python   (use an existing environment as it is; installs nothing)
 
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
-PY := $(VENV)/bin/python
+PY ?= $(VENV)/bin/python
+# PY given on the command line means "this interpreter, as it is": the targets then install nothing.
+INSTALL := $(if $(filter command line,$(origin PY)),,install)
 RECIPE ?= tiny
 SET ?=
 ARGS ?=
@@ -32,42 +35,42 @@ $(STAMP): pyproject.toml
 gpu-extra: install  ## vLLM, flash-attn, DeepSpeed: only on a GPU machine
 	$(PY) -m pip install -e ".[gpu]"
 
-demo: install
+demo: $(INSTALL)
 	$(SP) run tiny $(SETS) $(ARGS)
 
 # pytest exits 5 when it collected nothing: that is a failure, not a pass.
-test: install
+test: $(INSTALL)
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; exit $$rc
 
-test-fast: install
+test-fast: $(INSTALL)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-bench: install
+bench: $(INSTALL)
 	$(PY) benchmarks/graft.py
 	$(PY) benchmarks/lint.py
 
-validate plan graft export eval perf run: install
+validate plan graft export eval perf run: $(INSTALL)
 	$(SP) $@ $(RECIPE) $(SETS) $(ARGS)
 
-stage1: install
+stage1: $(INSTALL)
 	$(SP) train $(RECIPE) --stage 1 $(SETS) $(ARGS)
 
-stage2: install
+stage2: $(INSTALL)
 	$(SP) train $(RECIPE) --stage 2 $(SETS) $(ARGS)
 
-lora: install
+lora: $(INSTALL)
 	$(SP) train $(RECIPE) --stage lora $(SETS) $(ARGS)
 
-deploy: install
+deploy: $(INSTALL)
 	$(SP) deploy $(RECIPE) $(SETS) $(ARGS)
 
-deploy-stop: install
+deploy-stop: $(INSTALL)
 	$(SP) deploy $(RECIPE) --stop
 
-data-lint: install
+data-lint: $(INSTALL)
 	$(SP) data lint $(RECIPE) $(ARGS)
 
-doctor ls: install
+doctor ls: $(INSTALL)
 	$(SP) $@ $(ARGS)
 
 clean:

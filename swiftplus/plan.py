@@ -60,17 +60,12 @@ def train_steps(recipe: Recipe, stage: str, environ: Mapping[str, str], all_node
 
 
 def export_step(recipe: Recipe) -> Step:
-    from swiftplus.argv import flag_args
-    from swiftplus.sft_command import plugin_paths
+    from swiftplus.export_command import adapters_source, export_argv
 
-    ckpt = runs.final_checkpoint(recipe, "lora")
-    flags = {"check_model": False, **recipe.swift, **recipe.export.flags,
-             "adapters": str(ckpt) if ckpt else "<lora: final checkpoint>",
-             "merge_lora": recipe.export.merge_lora,
-             "output_dir": str(runs.output_dir(recipe, "export"))}
-    if recipe.plugins:
-        flags["external_plugins"] = plugin_paths(recipe)
-    return Step("export", ["swift", "export", *flag_args(flags)], stage_env_plain(recipe), None)
+    adapters, resolved = adapters_source(recipe)
+    notes = [] if resolved else ["--adapters is resolved when the LoRA stage completes"]
+    argv = export_argv(recipe, adapters, runs.output_dir(recipe, "export"))
+    return Step("export", argv, stage_env_plain(recipe), None, None, notes)
 
 
 def stage_env_plain(recipe: Recipe) -> dict[str, str]:

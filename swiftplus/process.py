@@ -62,6 +62,22 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
+def group_running(pgid: int) -> bool:
+    """Whether the group has a live member; unlike group_alive, exited-but-unreaped members (zombies, e.g.
+    orphans of a SIGKILLed parent waiting for init) do not count. Reads /proc where there is one."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").is_file():
+        return group_alive(pgid)
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)": state ppid pgrp ...
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
 class Managed:
     """A child process group whose output goes to a log file and, optionally, the terminal."""
 

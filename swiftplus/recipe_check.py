@@ -22,7 +22,8 @@ RENAMED_VALUES = {("infer_backend", "pt"): "transformers"}
 # Flags swiftplus sets itself from the recipe's structure; setting them by hand would break the chain.
 MANAGED = {
     "sft": {"model": "use the stage's init:", "output_dir": "each stage writes to its run directory",
-            "resume_from_checkpoint": "use `swiftplus train --resume`"},
+            "resume_from_checkpoint": "use `swiftplus train --resume`",
+            "add_version": "stage outputs stay unversioned so the next stage and --resume find them"},
     "deploy": {"model": "use deploy.from", "adapters": "use deploy.from: lora", "ckpt_dir": "use deploy.from"},
     "export": {"model": "use export.from", "adapters": "use export.from", "output_dir": "export writes to its run directory"},
     "evalscope": {"model": "the served model is used", "api_url": "the endpoint is started by swiftplus",
