@@ -1,0 +1,120 @@
+"""Template families: what differs between VLM architectures, one module each.
+
+A family says how a template's tensors are laid out (hub and transformers-5 layouts), which projector
+tensors are sized by the text width, which donor tensors its decoder cannot host (and what that loses),
+which it hosts that the donor lacks (zero-initialised), how its config is rewritten, and which ms-swift
+model type / template / plugin trains and serves the result. Adding a family is adding one module and
+one line in FAMILIES.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from swiftplus.errors import UserError
+
+
+@dataclass(frozen=True)
+class Layout:
+    vision_prefixes: tuple[str, ...]  # template tensors kept (vision tower + projector)
+    text_prefix: str  # where the decoder's `model.*` tensors go
+    lm_head: str = "lm_head.weight"
+    name: str = "hub"
+
+
+@dataclass(frozen=True)
+class TokenPlan:
+    """Vision token ids of the graft, and tokens the tokenizer must carry (content -> id)."""
+    ids: dict[str, int]
+    required: dict[str, int] = field(default_factory=dict)
+    extra_special_tokens: dict[str, str] = field(default_factory=dict)  # tokenizer_config attributes
+
+
+class Family:
+    name: str = ""
+    template_model_types: tuple[str, ...] = ()
+    architecture: str = ""
+    swift_model_type: str = ""
+    swift_template: str = ""
+    swift_plugin: str | None = None  # module path under swiftplus/plugins, passed as --external_plugins
+    projector_out_patterns: tuple[str, ...] = ()
+    unhosted: dict[str, str] = {}
+    required_biases: tuple[str, ...] = ()
+    # donor tensors it cannot host, explained for the report
+    loss_meaning: str = ""
+    keep_template_chat_template: bool = True
+    text_model_class: str | None = None  # transformers class of the text model (None: AutoModel)
+    projector_module: str = ""  # module whose output rows are the image features
+
+    def layout(self, template_names: list[str]) -> Layout:
+        raise NotImplementedError
+
+    def check_pair(self, template_cfg: dict, donor: dict) -> None:
+        """Refuse pairs the target decoder cannot host (donor: normalised text params)."""
+
+    def tokens(self, template_cfg: dict, template_tok, donor_tok) -> TokenPlan:
+        raise NotImplementedError
+
+    def rewrite_config(self, template_cfg: dict, donor_cfg: dict, tokens: TokenPlan,
+                       pad_token_id: int | None) -> dict:
+        raise NotImplementedError
+
+    def text_model_prefix(self, layout: Layout) -> str:
+        """Prefix of the text model's own state dict inside the checkpoint (for the proof)."""
+        return layout.text_prefix
+
+    def plugin_path(self) -> Path | None:
+        if not self.swift_plugin:
+            return None
+        import swiftplus.plugins as plugins
+        return Path(plugins.__file__).parent / self.swift_plugin
+
+    def swift_info(self) -> dict:
+        plugin = self.plugin_path()
+        return {"family": self.name, "architecture": self.architecture,
+                "swift_model_type": self.swift_model_type, "swift_template": self.swift_template,
+                "swift_external_plugins": [str(plugin)] if plugin else []}
+
+
+def qwen_vision_tokens(template_cfg: dict, template_tok, donor_tok) -> TokenPlan:
+    """Qwen-VL templates keep their vision token ids; the donor's tokenizer must carry the same tokens there."""
+    from swiftplus.graft.config import VISION_TOKEN_KEYS
+    ids = {k: template_cfg[k] for k in VISION_TOKEN_KEYS if isinstance(template_cfg.get(k), int)}
+    required = {}
+    for key, tid in ids.items():
+        content = template_tok.id_to_token(tid) if template_tok else None
+        if content is None:
+            content = QWEN_VISION_TOKENS.get(key)
+        if content is None:
+            raise UserError(f"template: {key}={tid} is not a token of the template's tokenizer.")
+        required[content] = tid
+    return TokenPlan(ids, required)
+
+
+QWEN_VISION_TOKENS = {"vision_start_token_id": "<|vision_start|>", "vision_end_token_id": "<|vision_end|>",
+                      "vision_token_id": "<|vision_pad|>", "image_token_id": "<|image_pad|>",
+                      "video_token_id": "<|video_pad|>"}
+
+
+def _families() -> list[Family]:
+    from swiftplus.graft.families.qwen2_5_vl import Qwen2_5_VL
+    from swiftplus.graft.families.qwen3_vl import Qwen3_VL
+    from swiftplus.graft.families.smolvlm import SmolVLM
+    return [Qwen2_5_VL(), Qwen3_VL(), SmolVLM()]
+
+
+def family_for(template_cfg: dict, where: str = "template") -> Family:
+    model_type = template_cfg.get("model_type")
+    for fam in _families():
+        if model_type in fam.template_model_types:
+            return fam
+    known = ", ".join(t for f in _families() for t in f.template_model_types)
+    raise UserError(f"{where}: config.json model_type {model_type!r} is not a template family swiftplus can "
+                    f"graft into (known: {known}). Add a module under swiftplus/graft/families/.")
+
+
+def family_by_name(name: str) -> Family:
+    for fam in _families():
+        if fam.name == name:
+            return fam
+    raise UserError(f"unknown graft family {name!r}")

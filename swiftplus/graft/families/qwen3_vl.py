@@ -1,0 +1,51 @@
+"""Qwen3-VL template + Qwen3 donor: seed 001's pair (deepstack mergers included).
+
+Qwen3-VL's text decoder is Qwen3's with multimodal rope, so a Qwen3 donor is hosted exactly: every
+donor tensor is copied, nothing is zero-initialised, and text-only logits equal the donor's.
+The main merger and every deepstack merger end in a linear layer sized by the text width; those are
+the only tensors re-initialised when the width changes.
+"""
+from __future__ import annotations
+
+from swiftplus.errors import UserError
+from swiftplus.graft.config import donor_text_params, rewrite_qwen_vl_config
+from swiftplus.graft.families import Family, Layout, TokenPlan, qwen_vision_tokens
+
+
+class Qwen3_VL(Family):
+    name = "qwen3_vl"
+    template_model_types = ("qwen3_vl",)
+    architecture = "Qwen3VLForConditionalGeneration"
+    swift_model_type = "qwen3_vl"
+    swift_template = "qwen3_vl"
+    text_model_class = "Qwen3VLTextModel"
+    projector_module = "model.visual.merger"
+    projector_out_patterns = (r"merger\.linear_fc2\.(weight|bias)$", r"deepstack_merger_list\.\d+\.linear_fc2\.(weight|bias)$")
+    unhosted = {}
+    required_biases = ()
+    text_keys = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                 "num_key_value_heads", "head_dim", "hidden_act", "max_position_embeddings", "rms_norm_eps",
+                 "attention_bias", "attention_dropout")
+
+    def layout(self, template_names):
+        if any(n.startswith("model.visual.") for n in template_names):
+            return Layout(("model.visual.",), "model.language_model.", name="hub")
+        raise UserError("template: no `model.visual.*` tensors; this is not a Qwen3-VL checkpoint.")
+
+    def check_pair(self, template_cfg, donor_cfg):
+        if donor_cfg.get("model_type") != "qwen3":
+            raise UserError(f"donor: model_type {donor_cfg.get('model_type')!r}; a Qwen3-VL template hosts a "
+                            "qwen3 decoder (QK-norm, no q/k/v bias).")
+        d = donor_text_params(donor_cfg)
+        if any(t != "full_attention" for t in d["layer_types"]):
+            raise UserError("donor: uses sliding-window layers; Qwen3-VL's decoder has full attention only.")
+        deepstack = (template_cfg.get("vision_config") or {}).get("deepstack_visual_indexes") or []
+        if len(deepstack) > d["num_hidden_layers"]:
+            raise UserError(f"donor: {d['num_hidden_layers']} layers, fewer than the template's {len(deepstack)} "
+                            "deepstack injection layers.")
+
+    def tokens(self, template_cfg, template_tok, donor_tok) -> TokenPlan:
+        return qwen_vision_tokens(template_cfg, template_tok, donor_tok)
+
+    def rewrite_config(self, template_cfg, donor_cfg, tokens, pad_token_id):
+        return rewrite_qwen_vl_config(template_cfg, donor_cfg, self.text_keys, tokens.ids)
