@@ -86,13 +86,18 @@ def read_results(out_dir: Path) -> list[dict]:
     return sorted(rows, key=lambda r: r["parallel"] or 0)
 
 
+HEADERS = {"succeeded": "ok", "req_per_s": "req/s", "output_tok_per_s": "out tok/s", "latency_avg_s": "lat avg s",
+           "latency_p50_s": "p50 s", "latency_p90_s": "p90 s", "latency_p99_s": "p99 s", "ttft_p50_ms": "TTFT p50 ms",
+           "ttft_p99_ms": "TTFT p99 ms"}
+
+
 def table(rows: list[dict]):
     from rich.table import Table
 
     t = Table(title="evalscope perf")
     keys = list(rows[0])
     for k in keys:
-        t.add_column(k, justify="right")
+        t.add_column(HEADERS.get(k, k), justify="right")
     for r in rows:
         t.add_row(*("-" if r[k] is None else f"{r[k]:.3f}" if isinstance(r[k], float) else str(r[k]) for k in keys))
     return t
