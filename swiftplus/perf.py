@@ -41,6 +41,24 @@ def check_installed() -> None:
         raise UserError(f"`swiftplus perf` needs EvalScope's perf extra, which is not installed: {INSTALL}")
 
 
+def has_chat_template(model_dir: str | Path) -> bool:
+    d = Path(model_dir)
+    if (d / "chat_template.jinja").is_file() or (d / "chat_template.json").is_file():
+        return True
+    try:
+        return bool(json.loads((d / "tokenizer_config.json").read_text()).get("chat_template"))
+    except (OSError, ValueError):
+        return False
+
+
+def check_tokenizer(model_dir: str | Path) -> None:
+    """evalscope perf counts prompt tokens with the tokenizer's chat template; without one it fails mid-run."""
+    if not has_chat_template(model_dir):
+        raise UserError(f"{model_dir} has no chat template (chat_template.jinja or tokenizer_config.json's "
+                        "chat_template), which evalscope perf needs to count prompt tokens; copy the template "
+                        "model's chat_template.jinja into it")
+
+
 def perf_argv(base_url: str, model: str, tokenizer: str, out_dir: Path, s: PerfSettings,
               api_key: str | None = None) -> list[str]:
     argv = [sys.executable, "-c", "from evalscope.cli.cli import run_cmd; run_cmd()", "perf",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import random
 import socket
 import urllib.error
 import urllib.request
@@ -54,11 +55,28 @@ def port_problem(host: str, port: int) -> str | None:
             "connections of a server that just stopped (they linger up to a minute)")
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port the OS considers free right now (the caller verifies the server really got it)."""
-    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    """A free port below the OS's ephemeral range (the caller still verifies the server got it).
+
+    Not the OS's own pick (bind to port 0): that comes from the ephemeral range, where the kernel
+    hands the same number to the next outgoing connection, and a readiness probe of a port in that
+    range can even connect to itself; either takes the port before `swift deploy` binds it.
+    """
+    low = 20000
+    high = max(low + 1000, _ephemeral_low())
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(low, high)
+        if port_problem(host, port) is None:
+            return port
+    raise OSError(f"no free port found between {low} and {high} on {host}")
 
 
 def client_host(host: str) -> str:

@@ -61,28 +61,36 @@ def perf(args) -> int:
     from swiftplus import perf as perfmod
     from swiftplus import runs
     from swiftplus.deploy import serving
+    from swiftplus.deploy_command import served_model
     from swiftplus.process import run
 
     recipe = load_recipe(args.recipe, args.overrides).recipe
     perfmod.check_installed()
     settings = perfmod.settings(args.parallel, args.number)
+    # requests are built with the served model's tokenizer: checked before any server starts
+    tokenizer = served_model(recipe, args.source).model
+    if not Path(tokenizer).is_dir():
+        raise UserError(f"perf builds its requests with the served model's tokenizer, but {tokenizer} is not a local "
+                        "directory; pass --from PATH with the checkpoint the endpoint serves")
+    perfmod.check_tokenizer(tokenizer)
     out = runs.run_root(recipe) / "perf"
-    with serving(recipe, args.source, url=args.endpoint, log_dir=out) as endpoint:
-        tokenizer = endpoint.model_path
-        if not tokenizer or not Path(tokenizer).is_dir():
-            from swiftplus.deploy_command import served_model
+    if args.dry_run:
+        from swiftplus.argv import shell_line
+        from swiftplus.deploy_command import served_name
 
-            tokenizer = served_model(recipe, args.source).model
-        if not Path(tokenizer).is_dir():
-            raise UserError(f"perf builds its requests with the served model's tokenizer, but {tokenizer} is not a "
-                            "local directory; pass --from PATH with the checkpoint the endpoint serves")
+        url = args.endpoint or "http://127.0.0.1:<free port>/v1"
+        print(shell_line(perfmod.perf_argv(url, served_name(recipe), tokenizer, out / "evalscope", settings)))
+        return 0
+    with serving(recipe, args.source, url=args.endpoint, log_dir=out) as endpoint:
         argv = perfmod.perf_argv(endpoint.base_url, endpoint.model, tokenizer, out / "evalscope", settings,
                                  endpoint.api_key)
         rc, tail = run(argv, log=out / "perf.log", echo=False)
     if rc != 0:
-        raise UserError(f"evalscope perf failed (exit status {rc}); last lines of {out / 'perf.log'}:\n" + "\n".join(tail[-20:]))
+        raise UserError(f"evalscope perf failed (exit status {rc}); last lines of {out / 'perf.log'}:\n"
+                        + "\n".join(tail[-20:]))
     rows = perfmod.read_results(out / "evalscope")
-    runs.write_json_atomic(out / "summary.json", {"endpoint": endpoint.base_url, "model": endpoint.model, "rows": rows})
+    runs.write_json_atomic(out / "summary.json", {"endpoint": endpoint.base_url, "model": endpoint.model,
+                                                  "settings": settings.__dict__, "rows": rows})
     _print(perfmod.table(rows))
     print(f"summary: {out / 'summary.json'}; EvalScope's full report: {out / 'evalscope'}")
     return 0
