@@ -13,17 +13,17 @@ import re
 import subprocess
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from swiftplus import ports, runs
 from swiftplus.argv import flag_args
 from swiftplus.deploy_command import ServedModel, deploy_env, deploy_flags, served_model, served_name
+from swiftplus.endpoint_record import RECORD, endpoint_from_record, read_record, stop_recorded, write_record  # noqa: F401
 from swiftplus.errors import UserError
 from swiftplus.recipe_schema import Recipe
 
-RECORD = "server.json"
 BACKEND_PACKAGES = {"vllm": "vllm", "sglang": "sglang", "lmdeploy": "lmdeploy"}
 MOVED = (re.compile(r"DeployArguments\(.*?\bport=(\d+)"), re.compile(r"Uvicorn running on \S+?:(\d+)"))
 
@@ -237,72 +237,6 @@ def log_tail(path: Path, n: int = 25) -> list[str]:
             return f.read().decode("utf-8", "replace").splitlines()[-n:]
     except OSError:
         return []
-
-
-# -- detached endpoints ---------------------------------------------------------------------------
-
-def _start_time(pid: int) -> float | None:
-    try:
-        import psutil
-
-        return psutil.Process(pid).create_time()
-    except Exception:
-        return None
-
-
-def read_record(recipe: Recipe) -> dict | None:
-    """The detached endpoint of this recipe, if one is recorded and its process is still the one recorded."""
-    path = deploy_dir(recipe) / RECORD
-    data = _read_json(path)
-    if not data:
-        return None
-    pid = data.get("pid")
-    try:
-        alive = isinstance(pid, int) and os.getpgid(pid) == data.get("pgid")
-    except ProcessLookupError:
-        alive = False
-    if alive and data.get("create_time") is not None and _start_time(pid) != data["create_time"]:
-        alive = False  # the pid was reused by another process
-    data["alive"] = alive
-    return data
-
-
-def _read_json(path: Path) -> dict | None:
-    import json
-
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def write_record(recipe: Recipe, server: Server) -> Path:
-    path = deploy_dir(recipe) / RECORD
-    data = {**asdict(server.endpoint), "pgid": server.pgid, "host": server.launch.host, "argv": server.launch.argv,
-            "create_time": _start_time(server.pid), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    runs.write_json_atomic(path, data)
-    return path
-
-
-def stop_recorded(recipe: Recipe) -> str:
-    """Stop this recipe's detached endpoint; returns what happened, for the user."""
-    from swiftplus.process import kill_group
-
-    path = deploy_dir(recipe) / RECORD
-    rec = read_record(recipe)
-    if rec is None:
-        return f"no detached endpoint is recorded for {recipe.name} ({path} does not exist)"
-    if not rec["alive"]:
-        path.unlink(missing_ok=True)
-        return f"the endpoint recorded in {path} (pid {rec.get('pid')}) is no longer running; removed the record"
-    kill_group(rec["pid"])
-    path.unlink(missing_ok=True)
-    return f"stopped the endpoint at {rec['base_url']} (pid {rec['pid']}, model {rec['model']})"
-
-
-def endpoint_from_record(rec: dict) -> Endpoint:
-    keys = Endpoint.__dataclass_fields__
-    return Endpoint(**{k: v for k, v in rec.items() if k in keys})
 
 
 # -- what eval and perf use -----------------------------------------------------------------------

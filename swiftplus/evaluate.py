@@ -71,10 +71,10 @@ def tasks_for(recipe: Recipe, endpoint: Endpoint, work_dir: Path, limit=None,
     return tasks
 
 
-def _check_backend(tasks: list[EvalTask]) -> None:
+def check_backend(recipe: Recipe) -> None:
     import importlib.util
 
-    if any(t.dataset == VLMEVALKIT for t in tasks) and importlib.util.find_spec("vlmeval") is None:
+    if recipe.eval.backend == VLMEVALKIT and importlib.util.find_spec("vlmeval") is None:
         raise UserError("eval.backend is vlmevalkit, but VLMEvalKit is not installed; run "
                         "`pip install 'evalscope[vlmeval]'`, or use EvalScope's own benchmarks (eval.backend: native)")
 
@@ -155,7 +155,6 @@ def evaluate_endpoint(recipe: Recipe, endpoint: Endpoint, work_dir: Path, *, lab
     tasks = tasks_for(recipe, endpoint, work_dir, limit, local_paths)
     if not tasks:
         raise UserError("the recipe's eval section names no benchmark: add eval.benchmarks or eval.local")
-    _check_backend(tasks)
     run_tasks(tasks, work_dir, echo=echo)
     model = f"{endpoint.model} ({label})" if label != "external" else endpoint.model
     rows = []
@@ -174,6 +173,9 @@ def evaluate(recipe: Recipe, sources: list[str | None] | None = None, *, url: st
     sources = sources or [None]
     if url and len(sources) > 1:
         raise UserError("--endpoint serves one model; it cannot be combined with --compare")
+    check_backend(recipe)
+    if not recipe.eval.benchmarks and not recipe.eval.local:
+        raise UserError(f"recipe {recipe.name}: the eval section names no benchmark; add eval.benchmarks or eval.local")
     local_paths = prepare_local_sets(recipe)
     labels = ["external" if url else source_label(recipe, s) for s in sources]
     rows: list[ScoreRow] = []

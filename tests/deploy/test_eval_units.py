@@ -7,7 +7,7 @@ from swiftplus import eval_data
 from swiftplus.deploy import Endpoint
 from swiftplus.errors import UserError
 from swiftplus.eval_config import eval_tasks, normalize_limit
-from swiftplus.evaluate import _check_backend, markdown, scores, ScoreRow, tasks_for
+from swiftplus.evaluate import check_backend, markdown, scores, ScoreRow, tasks_for
 from swiftplus.perf import perf_argv, settings
 from swiftplus.recipe import load_recipe
 from swiftplus.recipe_schema import LocalBenchmark
@@ -91,9 +91,8 @@ def test_vlmevalkit_missing_says_how_to_install(tmp_path):
     if importlib.util.find_spec("vlmeval") is not None:
         pytest.skip("VLMEvalKit is installed here")
     recipe = load_recipe("qwen3-8b-vl", ["eval.backend=vlmevalkit"]).recipe
-    tasks = eval_tasks(recipe, base_url="http://x/v1", model="m", api_key=None, work_dir=tmp_path)
     with pytest.raises(UserError, match=r"evalscope\[vlmeval\]"):
-        _check_backend(tasks)
+        check_backend(recipe)
 
 
 # -- local sets -----------------------------------------------------------------------------------

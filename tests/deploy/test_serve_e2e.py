@@ -106,7 +106,7 @@ def test_real_swift_deploy_moving_port_is_caught(tmp_path, tiny_vl):
         server = deploy.Server(launch, tmp_path / "server.log")
         with pytest.raises(UserError) as e:
             server.wait_ready(timeout=240)
-    assert f"moved the endpoint to port" in str(e.value) and f"because {port} was taken" in str(e.value)
+    assert "moved the endpoint to port" in str(e.value) and f"because {port} was taken" in str(e.value)
     assert_none_left(str(tiny_vl))
 
 
@@ -135,3 +135,53 @@ def test_perf_reports_throughput_and_latency(tmp_path, tiny_vl):
     assert all(x["req_per_s"] > 0 and x["latency_p99_s"] >= x["latency_p50_s"] > 0 for x in rows)
     assert "req/s" in r.stdout
     assert_none_left(str(model))
+
+
+def test_foreground_deploy_with_api_key_stops_on_sigterm(tmp_path, tiny_vl):
+    import urllib.error
+    import urllib.request
+
+    port = ports.free_port()
+    recipe = write_recipe(tmp_path, tiny_vl, port=port)
+    proc = subprocess.Popen([sys.executable, "-m", "swiftplus", "deploy", str(recipe), "--set", "deploy.api_key=s3cret"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        ready = next(line for line in proc.stdout if line.startswith("endpoint ready") or proc.poll() is not None)
+        assert ready.startswith(f"endpoint ready (API key required): http://127.0.0.1:{port}/v1  model: tiny-vl")
+        body = json.dumps({"model": "tiny-vl", "max_tokens": 2,
+                           "messages": [{"role": "user", "content": "hi"}]}).encode()
+
+        def ask(key):
+            headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", body, headers)
+            try:
+                with urllib.request.urlopen(req, timeout=60) as resp:
+                    return resp.status
+            except urllib.error.HTTPError as e:
+                return e.code
+
+        assert ask(None) >= 400 and ask("wrong") >= 400
+        assert ask("s3cret") == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert_none_left(str(tiny_vl))
+
+
+def test_compare_evaluates_each_checkpoint_through_its_own_endpoint(tmp_path, tiny_vl):
+    make_vmcq(tmp_path / "vmcq", n=4)
+    recipe = write_recipe(tmp_path, tiny_vl, limit=2)
+    stage1 = tmp_path / "runs" / "served" / "stage1"
+    stage1.mkdir()
+    (stage1 / "complete.json").write_text(json.dumps({"checkpoint": str(tiny_vl)}))
+    r = cli("eval", recipe, "--compare", "stage1,stage2", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    rows = rows_of(tmp_path / "runs" / "served")
+    assert [(x["model"], x["benchmark"], x["samples"]) for x in rows] == \
+        [("tiny-vl (stage1)", "colours", 2), ("tiny-vl (stage2)", "colours", 2)]
+    for label in ("stage1", "stage2"):
+        assert (tmp_path / "runs" / "served" / "eval" / label / "server.log").is_file()
+    assert_none_left(str(tiny_vl))
