@@ -10,22 +10,17 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-def build_tiny(name: str, out: Path) -> Path:
-    try:
-        from swiftplus.fixtures import build
-    except ImportError:  # until the shared fixtures package lands, the graft tests' builders
-        from tests.graft.tiny import build
-    return build(name, out)
-
-
-# The served family: (fixture name, ms-swift model_type and template).
-FAMILY = ("qwen3-vl", "qwen3_vl")
+# The served family (seed 000's): fixture name, ms-swift model_type and template.
+FAMILY = ("qwen2.5-vl", "qwen2_5_vl")
 
 
 @pytest.fixture(scope="session")
 def tiny_vl(tmp_path_factory) -> Path:
-    """A randomly initialised tiny VLM (answers garbage; the pipeline is what is tested)."""
-    return build_tiny(FAMILY[0], tmp_path_factory.mktemp("models") / f"tiny-{FAMILY[0]}")
+    """A randomly initialised tiny VLM standing in for a stage-2 checkpoint (answers garbage; the pipeline
+    is what is tested)."""
+    from swiftplus.fixtures import build
+
+    return build(FAMILY[0], tmp_path_factory.mktemp("models") / f"tiny-{FAMILY[0]}")
 
 
 def make_vmcq(root: Path, n: int = 6) -> Path:

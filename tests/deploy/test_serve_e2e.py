@@ -110,12 +110,6 @@ def test_real_swift_deploy_moving_port_is_caught(tmp_path, tiny_vl):
     assert_none_left(str(tiny_vl))
 
 
-CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['content'] is string %}{{ m['content'] }}"
-          "{% else %}{% for c in m['content'] %}{% if c['type'] == 'text' %}{{ c['text'] }}{% else %}"
-          "<|vision_start|><|image_pad|><|vision_end|>{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
-          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-
-
 @pytest.mark.skipif(importlib.util.find_spec("sse_starlette") is None, reason="evalscope[perf] is not installed")
 def test_perf_reports_throughput_and_latency(tmp_path, tiny_vl):
     import shutil
@@ -124,10 +118,18 @@ def test_perf_reports_throughput_and_latency(tmp_path, tiny_vl):
     shutil.copytree(tiny_vl, model)
     recipe = write_recipe(tmp_path, model)
     args = ("perf", recipe, "--parallel", "1", "--parallel", "2", "--number", "2", "--number", "2")
-    if not (model / "chat_template.jinja").is_file():  # refused before any server starts, with the fix named
-        r = cli(*args, cwd=tmp_path, timeout=60)
-        assert r.returncode == 2 and "has no chat template" in r.stderr and "chat_template.jinja" in r.stderr
-        (model / "chat_template.jinja").write_text(CHATML)
+    kept = {f: f.read_text() for f in model.glob("*") if f.name.startswith("chat_template") or f.name ==
+            "tokenizer_config.json"}
+    for f in kept:  # a checkpoint without a chat template is refused before any server starts
+        if f.name.startswith("chat_template"):
+            f.unlink()
+    tok = json.loads(kept[model / "tokenizer_config.json"])
+    tok.pop("chat_template", None)
+    (model / "tokenizer_config.json").write_text(json.dumps(tok))
+    r = cli(*args, cwd=tmp_path, timeout=60)
+    assert r.returncode == 2 and "has no chat template" in r.stderr and "chat_template.jinja" in r.stderr
+    for f, text in kept.items():
+        f.write_text(text)
     r = cli(*args, cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     rows = json.loads((tmp_path / "runs" / "served" / "perf" / "summary.json").read_text())["rows"]
