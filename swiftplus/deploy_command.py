@@ -1,7 +1,9 @@
 """Recipe -> the `swift deploy` argv that serves a chosen checkpoint (pure)."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from swiftplus import runs
 from swiftplus.argv import flag_args
@@ -31,7 +33,7 @@ def served_model(recipe: Recipe, source: str | None = None) -> ServedModel:
     if source in (None, "auto"):
         source = recipe.deploy.from_ if recipe.deploy is not None and recipe.deploy.from_ != "auto" else default_source(recipe)
     if source not in SOURCES:
-        return ServedModel("path", source, None, True)
+        return path_model(recipe, source)
     if getattr(recipe, source) is None:
         raise UserError(f"cannot deploy from {source}: the recipe has no {source} section")
     if source == "graft":
@@ -48,6 +50,22 @@ def served_model(recipe: Recipe, source: str | None = None) -> ServedModel:
     return ServedModel(source, str(ckpt) if ckpt else placeholder, None, ckpt is not None)
 
 
+def path_model(recipe: Recipe, path: str) -> ServedModel:
+    """--from PATH: a full checkpoint, or a LoRA checkpoint served on top of its base model."""
+    p = Path(path).expanduser()
+    if (p / "adapter_config.json").is_file() and not (p / "config.json").is_file():
+        if recipe.lora is not None:
+            base, ok = resolve_init(recipe, "lora")
+        else:
+            base = json.loads((p / "adapter_config.json").read_text()).get("base_model_name_or_path")
+            ok = bool(base)
+        if not base:
+            raise UserError(f"{p} holds LoRA adapters but names no base model (base_model_name_or_path in "
+                            "adapter_config.json); add a lora section with init: BASE to the recipe")
+        return ServedModel("path", str(base), str(p), ok)
+    return ServedModel("path", str(p) if p.exists() else path, None, True)
+
+
 def served_name(recipe: Recipe) -> str:
     if recipe.deploy is not None and recipe.deploy.flags.get("served_model_name"):
         return str(recipe.deploy.flags["served_model_name"])
@@ -56,8 +74,8 @@ def served_name(recipe: Recipe) -> str:
 
 def deploy_flags(recipe: Recipe, served: ServedModel, port: int | None = None) -> dict:
     section = recipe.deploy
-    flags: dict = {"model": served.model, "adapters": served.adapters, "check_model": False,
-                   "infer_backend": "transformers"}
+    # No check_model here: it is a training flag; `swift deploy` rejects it as an unknown argument.
+    flags: dict = {"model": served.model, "adapters": served.adapters, "infer_backend": "transformers"}
     flags.update(recipe.swift)
     if section is not None:
         flags.update(section.flags)

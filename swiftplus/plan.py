@@ -80,13 +80,17 @@ def deploy_step(recipe: Recipe, source: str | None = None) -> Step:
 
 def eval_step(recipe: Recipe) -> Step:
     from swiftplus.eval_config import task_configs
+    from swiftplus.evaluate import source_label
+    from swiftplus.ports import base_url
 
     port = recipe.deploy.port if recipe.deploy is not None else 8000
     host = recipe.deploy.host if recipe.deploy is not None else "127.0.0.1"
     key = recipe.deploy.api_key if recipe.deploy is not None else None
-    configs = task_configs(recipe, base_url=f"http://{host}:{port}/v1", model=served_name(recipe), api_key=key,
-                           work_dir=str(runs.stage_dir(recipe, "eval")))
-    return Step("eval", None, {}, None, configs, ["EvalScope task config(s), run against the deploy endpoint"])
+    configs = task_configs(recipe, base_url=base_url(host, port), model=served_name(recipe), api_key=key,
+                           work_dir=str(runs.stage_dir(recipe, "eval") / source_label(recipe, None)))
+    notes = ["EvalScope task config(s), run against the detached deploy endpoint when one runs; otherwise "
+             "`swiftplus eval` starts the endpoint on a free loopback port and stops it afterwards"]
+    return Step("eval", None, {}, None, configs, notes)
 
 
 def plan(loaded: LoadedRecipe, stages: list[str] | None = None, environ: Mapping[str, str] | None = None,

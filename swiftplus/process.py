@@ -172,6 +172,41 @@ class forwarding_signals:
             signal.signal(sig, old)
 
 
+class interrupting_signals:
+    """While active, SIGTERM and SIGHUP raise KeyboardInterrupt as SIGINT does, so `finally` blocks that stop
+    child groups run whichever way swiftplus is told to stop. Later signals are ignored while cleaning up."""
+
+    def __init__(self):
+        self.saved, self.fired = {}, False
+
+    def _handler(self, signum, frame):
+        if self.fired:
+            return
+        self.fired = True
+        raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in FORWARDED:
+                self.saved[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self.saved.items():
+            signal.signal(sig, old)
+
+
+def spawn_detached(argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None,
+                   cwd: Path | None = None) -> subprocess.Popen:
+    """Start a group meant to outlive this process (`deploy --detach`): its output goes straight to `log`,
+    so no pipe breaks when swiftplus exits. Stop it later with kill_group(pid)."""
+    log = Path(log)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as sink:
+        return subprocess.Popen([str(a) for a in argv], env=child_env(env), cwd=cwd, stdin=subprocess.DEVNULL,
+                                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+
+
 def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None, log: Path | None = None,
         cwd: Path | None = None, echo: bool = True, on_line: Callable[[str], None] | None = None) -> tuple[int, list[str]]:
     """Run to completion, streaming; returns (exit status, last output lines). Signals stop the group."""

@@ -1,0 +1,157 @@
+"""EvalScope task configs checked by the installed EvalScope itself; local sets; limits; VLMEvalKit; perf argv."""
+import json
+
+import pytest
+
+from swiftplus import eval_data
+from swiftplus.deploy import Endpoint
+from swiftplus.errors import UserError
+from swiftplus.eval_config import eval_tasks, normalize_limit
+from swiftplus.evaluate import check_backend, markdown, scores, ScoreRow, tasks_for
+from swiftplus.perf import perf_argv, settings
+from swiftplus.recipe import load_recipe
+from swiftplus.recipe_schema import LocalBenchmark
+from tests.deploy.conftest import make_vmcq, write_recipe
+
+ENDPOINT = Endpoint("http://127.0.0.1:18001/v1", "tiny-vl")
+
+
+def parsed(config: dict):
+    from evalscope.config import TaskConfig
+
+    return TaskConfig.from_dict(config)
+
+
+def test_mmmu_config_is_what_evalscope_reads():
+    recipe = load_recipe("qwen3-8b-vl").recipe
+    (task,) = eval_tasks(recipe, base_url="http://127.0.0.1:8000/v1", model="Qwen3-VL", api_key=None,
+                         work_dir="runs/qwen3-8b-vl/eval/stage2")
+    cfg = parsed(task.config)
+    assert cfg.eval_type == "openai_api" and cfg.datasets == ["mmmu"] and cfg.model == "Qwen3-VL"
+    assert cfg.api_url == "http://127.0.0.1:8000/v1" and cfg.no_timestamp
+    assert cfg.work_dir == "runs/qwen3-8b-vl/eval/stage2/mmmu"
+    gen = cfg.generation_config
+    assert (gen.temperature, gen.max_tokens) == (0.6, 512)
+
+
+def test_local_set_reaches_evalscope_as_a_local_path(tmp_path):
+    from evalscope.api.registry import get_benchmark
+
+    make_vmcq(tmp_path / "vmcq")
+    recipe = load_recipe(str(write_recipe(tmp_path, tmp_path / "model", limit=3))).recipe
+    (task,) = eval_tasks(recipe, base_url=ENDPOINT.base_url, model="tiny-vl", api_key=None, work_dir=tmp_path / "e")
+    assert task.label == "colours" and task.dataset == "general_vmcq"
+    cfg = parsed(task.config)
+    assert cfg.limit == 3
+    bench = get_benchmark("general_vmcq", cfg)
+    # a dataset_id after local_path would replace the path and send EvalScope to the hub
+    assert bench.dataset_id == str(tmp_path / "vmcq")
+
+
+def test_limits_overrides_and_fractions(tmp_path):
+    recipe = load_recipe(str(write_recipe(tmp_path, tmp_path / "model", limit=3))).recipe
+    (task,) = eval_tasks(recipe, base_url=ENDPOINT.base_url, model="m", api_key="k", work_dir=tmp_path, limit=5.0)
+    assert task.config["limit"] == 5 and isinstance(task.config["limit"], int) and task.config["api_key"] == "k"
+    assert normalize_limit(0.5) == 0.5 and normalize_limit(1.0) == 1 and normalize_limit(20) == 20
+
+
+def test_each_benchmark_has_its_own_work_dir(tmp_path):
+    (tmp_path / "other").mkdir()
+    extra = f"    - {{name: second, path: {tmp_path / 'other'}, kind: vqa}}\n  benchmarks: [ai2d, {{name: mmmu, limit: 2, subsets: [Art]}}]"
+    recipe_text = write_recipe(tmp_path, tmp_path / "model").read_text().replace("  limit: 4", extra + "\n  limit: 4")
+    path = tmp_path / "multi.yaml"
+    path.write_text(recipe_text)
+    tasks = eval_tasks(load_recipe(str(path)).recipe, base_url=ENDPOINT.base_url, model="m", api_key=None,
+                       work_dir=tmp_path / "e")
+    assert [t.label for t in tasks] == ["ai2d", "mmmu", "colours", "second"]
+    assert len({t.work_dir for t in tasks}) == 4
+    mmmu = tasks[1].config
+    assert mmmu["limit"] == 2 and mmmu["dataset_args"] == {"mmmu": {"subset_list": ["Art"]}}
+    assert tasks[3].config["datasets"] == ["general_vqa"]
+    for t in tasks:
+        parsed(t.config)
+
+
+def test_vlmevalkit_config_follows_seed_000(tmp_path):
+    recipe = load_recipe("qwen3-8b-vl", ["eval.backend=vlmevalkit", "eval.benchmarks=[MMMU_DEV_VAL]"]).recipe
+    (task,) = eval_tasks(recipe, base_url="http://127.0.0.1:8000/v1", model="Qwen3-VL", api_key=None,
+                         work_dir=tmp_path)
+    cfg = task.config
+    assert cfg["eval_backend"] == "VLMEvalKit"
+    model = cfg["eval_config"]["model"][0]
+    assert model["api_base"] == "http://127.0.0.1:8000/v1/chat/completions" and model["name"] == "CustomAPIModel"
+    assert model["type"] == "Qwen3-VL" and model["temperature"] == 0.6 and model["max_tokens"] == 512
+    assert cfg["eval_config"]["data"] == ["MMMU_DEV_VAL"] and cfg["eval_config"]["judge"] == "exact_matching"
+    parsed(cfg)
+
+
+def test_vlmevalkit_missing_says_how_to_install(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("vlmeval") is not None:
+        pytest.skip("VLMEvalKit is installed here")
+    recipe = load_recipe("qwen3-8b-vl", ["eval.backend=vlmevalkit"]).recipe
+    with pytest.raises(UserError, match=r"evalscope\[vlmeval\]"):
+        check_backend(recipe)
+
+
+# -- local sets -----------------------------------------------------------------------------------
+
+def test_relative_images_are_made_absolute(tmp_path):
+    data = make_vmcq(tmp_path / "set", n=3)
+    local = LocalBenchmark(name="colours", path=str(data), kind="vmcq")
+    path = eval_data.prepare(local, tmp_path / "prepared", cwd=tmp_path / "elsewhere")
+    assert path == tmp_path / "prepared"
+    rows = [json.loads(line) for line in (path / "default_val.jsonl").read_text().splitlines()]
+    assert [r["image_1"] for r in rows] == [str(data / "img" / f"{i}.png") for i in range(3)]
+    # already resolvable from the working directory: used as it is
+    assert eval_data.prepare(local, tmp_path / "p2", cwd=data) == data.resolve()
+
+
+def test_missing_image_is_reported_with_file_and_line(tmp_path):
+    data = make_vmcq(tmp_path / "set", n=3)
+    (data / "img" / "1.png").unlink()
+    with pytest.raises(UserError) as e:
+        eval_data.prepare(LocalBenchmark(name="c", path=str(data)), tmp_path / "out", cwd=tmp_path)
+    assert f"{data / 'default_val.jsonl'}:2" in str(e.value) and "img/1.png" in str(e.value)
+
+
+def test_missing_subset_file_names_what_is_expected(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="default_test.jsonl"):
+        eval_data.data_files(LocalBenchmark(name="q", path=str(tmp_path / "empty"), kind="vqa"))
+    with pytest.raises(UserError, match="does not exist"):
+        eval_data.data_files(LocalBenchmark(name="q", path=str(tmp_path / "nope")))
+
+
+def test_prepared_path_goes_into_the_config(tmp_path):
+    make_vmcq(tmp_path / "vmcq")
+    recipe = load_recipe(str(write_recipe(tmp_path, tmp_path / "model"))).recipe
+    (task,) = tasks_for(recipe, ENDPOINT, tmp_path / "e", local_paths={"colours": "/prepared/colours"})
+    assert task.config["dataset_args"]["general_vmcq"]["local_path"] == "/prepared/colours"
+
+
+# -- table and headline scores --------------------------------------------------------------------
+
+def test_markdown_and_headline_scores():
+    rows = [ScoreRow("m (stage2)", "mmmu", "Art", "Accuracy", 0.5, 2),
+            ScoreRow("m (stage2)", "mmmu", "OVERALL", "Accuracy", 0.25, 4),
+            ScoreRow("m (stage2)", "vqa", "default", "BLEU", 0.1, 4, primary=False),
+            ScoreRow("m (stage2)", "vqa", "default", "Rouge", 0.3, 4)]
+    assert scores(rows) == {"m (stage2)": {"mmmu": 0.25, "vqa": 0.3}}
+    md = markdown(rows).splitlines()
+    assert md[0] == "| model | benchmark | subset | metric | score | samples |"
+    assert md[3] == "| m (stage2) | mmmu | OVERALL | Accuracy | 0.2500 | 4 |"
+
+
+# -- perf -----------------------------------------------------------------------------------------
+
+def test_perf_settings_and_argv(tmp_path):
+    s = settings([1, 8], None)
+    assert s.number == [8, 32]
+    with pytest.raises(UserError, match="one --number per --parallel"):
+        settings([1, 2], [4])
+    argv = perf_argv("http://127.0.0.1:9/v1", "tiny-vl", "/m", tmp_path, s, api_key="k")
+    joined = " ".join(argv)
+    assert "--url http://127.0.0.1:9/v1/chat/completions" in joined and "--dataset random_vl" in joined
+    assert "--parallel 1 8 --number 8 32" in joined and "--api-key k" in joined and "--tokenizer-path /m" in joined
