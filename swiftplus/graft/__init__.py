@@ -115,7 +115,8 @@ def graft(template_dir, donor_dir, output_dir, *, merger_init: str = "random",
     new_gen = rewrite_generation_config(template_gen, donor_gen, donor_cfg, tokens.ids)
     layout = family.layout(list(template_tensors))
     plan = plan_weights(family, layout, template_tensors, donor_tensors, donor_hidden=donor["hidden_size"],
-                        merger_init=merger_init, allow_dropped=allow_dropped)
+                        merger_init=merger_init, allow_dropped=allow_dropped,
+                        unused_template=family.unused_template(template_cfg, donor_cfg))
     check_plan(plan)
 
     options = {"format": FORMAT_VERSION, "family": family.name, "merger_init": merger_init,

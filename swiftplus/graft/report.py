@@ -17,8 +17,9 @@ def _config_changes(old: dict, new: dict) -> dict:
             if key in b and a.get(key) != b.get(key) and key != "layer_types":
                 changes[label + key] = [a.get(key), b[key]]
     vo, vn = old.get("vision_config") or {}, new.get("vision_config") or {}
-    if "out_hidden_size" in vn and vo.get("out_hidden_size") != vn["out_hidden_size"]:
-        changes["vision_config.out_hidden_size"] = [vo.get("out_hidden_size"), vn["out_hidden_size"]]
+    for key in ("out_hidden_size", "deepstack_visual_indexes"):
+        if key in vn and vo.get(key) != vn[key]:
+            changes[f"vision_config.{key}"] = [vo.get(key), vn[key]]
     return changes
 
 
@@ -40,6 +41,7 @@ def build_report(family, layout, plan, template_dir: Path, donor_dir: Path, temp
         "fresh_init": plan.names("fresh"),
         "dropped": [d.name for d in plan.dropped],
         "dropped_reasons": {d.name: d.reason for d in plan.dropped},
+        "unused_template": {d.name: d.reason for d in plan.unused},
         "replaced_template_llm_tensors": len(plan.replaced),
         "config_changes": _config_changes(template_cfg, new_cfg),
         "expect_exact_text": expect_exact,
@@ -54,9 +56,8 @@ def summary(rep: dict) -> str:
              f"{len(rep['copied_from_template'])} copied from template, {len(rep['copied_from_donor'])} from donor, "
              f"{len(rep['zero_init'])} zero-initialised, {len(rep['fresh_init'])} freshly initialised, "
              f"{len(rep['dropped'])} donor tensors dropped."]
-    for reason in sorted(set(rep["dropped_reasons"].values())):
-        n = sum(1 for r in rep["dropped_reasons"].values() if r == reason)
-        lines.append(f"  dropped {n}: {reason}")
+    lines += _by_reason("dropped", rep["dropped_reasons"])
+    lines += _by_reason("template tensors left out", rep["unused_template"])
     if rep["fresh_init"]:
         lines.append(f"  fresh (train these in stage 1): {', '.join(rep['fresh_init'])}")
     te = rep["text_equivalence"]
@@ -79,6 +80,12 @@ def summary(rep: dict) -> str:
     plug = f" --external_plugins {sw['swift_external_plugins'][0]}" if sw.get("swift_external_plugins") else ""
     lines.append(f"  ms-swift: --model_type {sw['swift_model_type']} --template {sw['swift_template']}{plug}")
     return "\n".join(lines)
+
+
+def _by_reason(label: str, reasons: dict[str, str]) -> list[str]:
+    """One line per distinct reason, with how many tensors it covers."""
+    values = list(reasons.values())
+    return [f"  {label} {values.count(r)}: {r}" for r in sorted(set(values))]
 
 
 def raise_if_unproven(rep: dict) -> None:

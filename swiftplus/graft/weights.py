@@ -43,6 +43,7 @@ class WeightPlan:
     dropped: list[Dropped]
     replaced: list[str] = field(default_factory=list)  # the template's own LLM tensors, superseded by the donor
     unplanned: list[str] = field(default_factory=list)  # template tensors no rule places: a family bug or odd input
+    unused: list[Dropped] = field(default_factory=list)  # template tensors the grafted model has no use for
 
     def names(self, source: Source) -> list[str]:
         return [r.target for r in self.rows if r.source == source]
@@ -64,6 +65,8 @@ class WeightPlan:
         for d in self.dropped:
             tag = "dropped (allowed)" if d.allowed else "DROPPED"
             lines.append(f"{d.name:<{w}}  {tag}  {list(d.shape)}  {d.reason}")
+        for d in self.unused:
+            lines.append(f"{d.name:<{w}}  unused    {list(d.shape)}  template tensor left out: {d.reason}")
         return "\n".join(lines)
 
 
@@ -92,17 +95,24 @@ def _allowed(name: str, allow_dropped: tuple[str, ...]) -> bool:
 
 def plan_weights(family: "Family", layout: "Layout", template: dict[str, "TensorInfo"],
                  donor: dict[str, "TensorInfo"], *, donor_hidden: int, merger_init: str = "random",
-                 allow_dropped: tuple[str, ...] = ()) -> WeightPlan:
-    """Decide, for every tensor of the grafted checkpoint, where its bytes come from."""
+                 allow_dropped: tuple[str, ...] = (), unused_template: dict[str, str] | None = None) -> WeightPlan:
+    """Decide, for every tensor of the grafted checkpoint, where its bytes come from.
+
+    unused_template: regex -> reason for template tensors the grafted model has no module for."""
     if merger_init not in MERGER_INITS:
         raise UserError(f"graft.merger_init is {merger_init!r}; use one of {', '.join(MERGER_INITS)}.")
     rows: list[PlanRow] = []
     replaced: list[str] = []
     unplanned: list[str] = []
     projector = [re.compile(p) for p in family.projector_out_patterns]
+    left_out = [(re.compile(p), why) for p, why in (unused_template or {}).items()]
+    unused: list[Dropped] = []
 
     for name, info in template.items():
-        if name.startswith(layout.text_prefix) and not name.startswith(layout.vision_prefixes) \
+        why = next((why for p, why in left_out if p.search(name)), None)
+        if why:
+            unused.append(Dropped(name, info.shape, why, allowed=True))
+        elif name.startswith(layout.text_prefix) and not name.startswith(layout.vision_prefixes) \
                 or name == layout.lm_head:
             replaced.append(name)
         elif name.startswith(layout.vision_prefixes):
@@ -151,7 +161,7 @@ def plan_weights(family: "Family", layout: "Layout", template: dict[str, "Tensor
             if target not in donor_targets:
                 rows.append(PlanRow(target, "zero", None, (info.shape[0],), info.dtype,
                                     "host has a bias the donor lacks; zero equals its absence"))
-    return WeightPlan(rows, dropped, replaced, unplanned)
+    return WeightPlan(rows, dropped, replaced, unplanned, unused)
 
 
 def check_plan(plan: WeightPlan) -> None:

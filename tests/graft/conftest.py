@@ -1,28 +1,32 @@
-"""Tiny checkpoints built once per test session, and grafts of them shared by the tests."""
+"""Grafts of the hub-layout fixtures (swiftplus.fixtures), made once per session, in the seeds' real pairings."""
 import pytest
 
-from tests.graft.tiny import build
+QK_NORM = ("*.self_attn.q_norm.weight", "*.self_attn.k_norm.weight")
+# family -> (template fixture, donor fixture, allow_dropped)
+PAIRS = {
+    "qwen3_vl": ("qwen3-vl", "qwen3-tied", ()),  # seed 001: Qwen3-VL-2B + Qwen3-0.6B (tied, heads x head_dim != hidden)
+    "smolvlm": ("smolvlm2", "qwen3-tied", ()),  # seed 004: SmolVLM2 + Qwen3-0.6B
+    "qwen2_5_vl": ("qwen2.5-vl", "qwen3", QK_NORM),  # seed 000: Qwen2.5-VL-7B + Qwen3-8B (untied)
+}
+FAMILIES = list(PAIRS)
+
+
+def quiet(_line: str) -> None:
+    pass
 
 
 @pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    return lambda name: build(name, root / name)
-
-
-@pytest.fixture(scope="session")
-def grafted(tiny, tmp_path_factory):
-    """family -> GraftResult of its tiny template + the tiny Qwen3 donor (proof included)."""
+def grafted(built, tmp_path_factory):
+    """grafted(family) -> GraftResult of the family's pair, proof included (read-only: copy to change)."""
     from swiftplus.graft import graft
+
     root = tmp_path_factory.mktemp("grafts")
-    cases = {"qwen3_vl": ("qwen3-vl", "qwen3", ()),
-             "smolvlm": ("smolvlm2", "qwen3-tied", ()),
-             "qwen2_5_vl": ("qwen2.5-vl", "qwen3", ("*.self_attn.q_norm.weight", "*.self_attn.k_norm.weight"))}
     done = {}
 
     def get(family):
         if family not in done:
-            template, donor, allow = cases[family]
-            done[family] = graft(tiny(template), tiny(donor), root / family, allow_dropped=allow, log=lambda s: None)
+            template, donor, allow = PAIRS[family]
+            done[family] = graft(built(template), built(donor), root / family, allow_dropped=allow, log=quiet)
         return done[family]
+
     return get

@@ -1,16 +1,22 @@
-"""Each family grafted end to end on tiny real-architecture checkpoints: plan, proof, refusals, atomicity."""
+"""Each family grafted end to end on the hub-layout fixtures: plan, proof, refusals, atomicity."""
 import json
 import os
+import shutil
 
 import pytest
 
 from swiftplus.errors import UserError
 from swiftplus.graft import MARKER, REPORT, graft
 from swiftplus.graft.safetensors_io import scan_checkpoint
+from tests.graft.conftest import PAIRS, QK_NORM, quiet
 
 
 def _names(d):
     return set(scan_checkpoint(d))
+
+
+def _config(d):
+    return json.loads((d / "config.json").read_text())
 
 
 @pytest.mark.parametrize("family", ["qwen3_vl", "smolvlm"])
@@ -24,27 +30,50 @@ def test_exact_host_families_equal_the_donor(grafted, family):
     assert rep["dropped"] == [] and rep["zero_init"] == []
 
 
-def test_qwen3_vl_reinitialises_every_merger_output_including_deepstack(grafted, tiny):
+def test_qwen3_vl_deepstack_taps_follow_the_donor_depth(grafted, built):
+    """The template taps 3 vision blocks for deepstack; the 2-layer donor can take 2 injections."""
     res = grafted("qwen3_vl")
-    fresh = res.report["fresh_init"]
-    assert "model.visual.merger.linear_fc2.weight" in fresh
-    assert {f for f in fresh if "deepstack_merger_list" in f} == {
+    template, donor = built(PAIRS["qwen3_vl"][0]), built(PAIRS["qwen3_vl"][1])
+    assert _config(template)["vision_config"]["deepstack_visual_indexes"] == [0, 1, 2]
+    layers = _config(donor)["num_hidden_layers"]
+    assert layers == 2
+    cfg = _config(res.output_dir)
+    assert cfg["vision_config"]["deepstack_visual_indexes"] == [0, 1]
+    assert cfg["vision_config"]["out_hidden_size"] == cfg["text_config"]["hidden_size"] == 96
+    rep = res.report
+    assert set(rep["fresh_init"]) == {"model.visual.merger.linear_fc2.weight", "model.visual.merger.linear_fc2.bias"} | {
         f"model.visual.deepstack_merger_list.{i}.linear_fc2.{p}" for i in (0, 1) for p in ("weight", "bias")}
+    left_out = {n for n in _names(template) if n.startswith("model.visual.deepstack_merger_list.2.")}
+    assert left_out and set(rep["unused_template"]) == left_out
     out = scan_checkpoint(res.output_dir)
-    assert out["model.visual.merger.linear_fc2.weight"].shape == (64, 128)  # donor width 64, template 48
-    # every donor tensor landed, under the template's text prefix
-    donor = _names(tiny("qwen3"))
-    assert {"model.language_model." + n[len("model."):] for n in donor if n.startswith("model.")} <= set(out)
-    cfg = json.loads((res.output_dir / "config.json").read_text())
-    assert cfg["vision_config"]["out_hidden_size"] == cfg["text_config"]["hidden_size"] == 64
+    assert not left_out & set(out)
+    assert rep["vision_reachability"]["deepstack"] == {"features": 2, "injected": 2, "decoder_layers": 2, "ok": True}
+    assert rep["config_changes"]["vision_config.deepstack_visual_indexes"] == [[0, 1, 2], [0, 1]]
+    assert "template tensors left out" in (res.output_dir / "graft_summary.txt").read_text()
+    # every donor tensor landed under the template's text prefix; the tied donor has no lm_head
+    assert {"model.language_model." + n[len("model."):] for n in _names(donor)} <= set(out)
+    assert "lm_head.weight" not in out and cfg["tie_word_embeddings"] is True
+    assert out["model.visual.merger.linear_fc2.weight"].shape[0] == 96
+
+
+def test_vision_check_catches_deepstack_features_that_never_reach_the_decoder(built):
+    """A Qwen3-VL whose decoder is shallower than its deepstack taps: the third feature is computed and lost."""
+    import transformers
+
+    from swiftplus.graft.families import family_by_name
+    from swiftplus.graft.proof import vision_reachability
+    model = built("qwen3-vl", num_hidden_layers=2)
+    vr = vision_reachability(model, family_by_name("qwen3_vl"), transformers.AutoConfig.from_pretrained(model), None)
+    assert vr["deepstack"] == {"features": 3, "injected": 2, "decoder_layers": 2, "ok": False}
+    assert not vr["ok"] and vr["image_tokens"] == vr["image_features"] > 0
 
 
 def test_smolvlm_tokens_consistent_and_tied_donor(grafted):
     res = grafted("smolvlm")
-    cfg = json.loads((res.output_dir / "config.json").read_text())
+    cfg = _config(res.output_dir)
     assert cfg["image_token_id"] == 151655 and cfg["text_config"]["model_type"] == "qwen3"
     assert cfg["tie_word_embeddings"] is True and "lm_head.weight" not in _names(res.output_dir)
-    assert cfg["pad_token_id"] == 151643
+    assert cfg["pad_token_id"] == 151643 and cfg["vocab_size"] == cfg["text_config"]["vocab_size"] == 151936
     tok_cfg = json.loads((res.output_dir / "tokenizer_config.json").read_text())
     assert tok_cfg["extra_special_tokens"]["image_token"] == "<|image_pad|>"
     from transformers import AutoProcessor
@@ -54,54 +83,65 @@ def test_smolvlm_tokens_consistent_and_tied_donor(grafted):
                                     add_generation_prompt=True, enable_thinking=False)
     assert text == "<|im_start|>user\n<|image_pad|>hi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
     assert res.swift["swift_model_type"] == "smolvlm_qwen3" and res.swift["swift_external_plugins"]
-    marker = json.loads((res.output_dir / MARKER).read_text())
-    assert marker["swift_template"] == "smolvlm_qwen3"
+    assert json.loads((res.output_dir / MARKER).read_text())["swift_template"] == "smolvlm_qwen3"
 
 
-def test_qwen2_5_vl_qk_norm_drop_is_measured(grafted):
+def test_qwen2_5_vl_qk_norm_drop_is_measured(grafted, built):
     rep = grafted("qwen2_5_vl").report
-    assert len(rep["dropped"]) == 4 and all("norm" in d for d in rep["dropped"])
+    layers = _config(built("qwen3"))["num_hidden_layers"]
+    assert len(rep["dropped"]) == 2 * layers and all(d.endswith(("q_norm.weight", "k_norm.weight")) for d in rep["dropped"])
     assert "QK-norm" in next(iter(rep["dropped_reasons"].values()))
     assert {n.rsplit(".", 2)[-2] for n in rep["zero_init"]} == {"q_proj", "k_proj", "v_proj"}
     te = rep["text_equivalence"]
-    assert te["checked"] and te["max_abs_diff"] > 1e-3 and not te["ok"]  # measured, and really different
+    assert te["checked"] and te["full_depth"] and te["max_abs_diff"] > 1e-3 and not te["ok"]  # measured, and real
     assert rep["vision_reachability"]["ok"] and rep["load_check"]["ok"]
+    assert "DIFFERENT from the donor (expected: see dropped)" in (grafted("qwen2_5_vl").output_dir /
+                                                                 "graft_summary.txt").read_text()
 
 
-def test_qwen2_5_vl_refuses_qk_norm_drop_and_writes_nothing(tiny, tmp_path):
-    out = tmp_path / "g"
-    with pytest.raises(UserError, match=r"would be dropped.*QK-norm.*allow_dropped"):
-        graft(tiny("qwen2.5-vl"), tiny("qwen3"), out, proof=False, log=lambda s: None)
-    assert list(tmp_path.iterdir()) == []
+def _refused(tmp_path, template, donor, match, **kw):
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(UserError, match=match):
+        graft(template, donor, tmp_path / "out", proof=False, log=quiet, **kw)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, no temp left
 
 
-def test_refusals_say_why_and_write_nothing(tiny, tmp_path):
-    import shutil
+def test_incompatible_pairs_are_refused_with_the_reason(built, tmp_path):
+    _refused(tmp_path, built("qwen2.5-vl"), built("qwen3"), r"would be dropped.*QK-norm.*allow_dropped")
+    # the real Qwen3-0.6B shape: 4 heads x head_dim 32 = 128 != hidden 96; Qwen2.5-VL attention cannot host it
+    _refused(tmp_path, built("qwen2.5-vl"), built("qwen3-tied"), r"head_dim 32 x 4 heads != hidden_size 96",
+             allow_dropped=QK_NORM)
+    # Qwen3-VL's rope sections [6, 5, 5] split 16 frequencies; a head_dim-24 donor has 12
+    _refused(tmp_path, built("qwen3-vl"), built("qwen3", head_dim=24), r"sections \[6, 5, 5\].*head_dim 24 cannot")
+    _refused(tmp_path, built("qwen3-vl"), built("qwen3", vocab_size=151000),
+             r"vocab_size 151000 has no room for the template's image_token_id 151655")
+    _refused(tmp_path, built("smolvlm2"), built("qwen2.5-vl"), r"model_type 'qwen2_5_vl'")
+
+
+def test_missing_files_are_refused_with_the_reason(built, tmp_path):
+    _refused(tmp_path, tmp_path / "nope", built("qwen3"), "template model directory .*nope does not exist")
     donor = tmp_path / "donor"
-    shutil.copytree(tiny("qwen3"), donor)
+    shutil.copytree(built("qwen3"), donor)
     (donor / "tokenizer.json").unlink()
-    with pytest.raises(UserError, match="no tokenizer.json"):
-        graft(tiny("qwen3-vl"), donor, tmp_path / "o1", proof=False, log=lambda s: None)
-    with pytest.raises(UserError, match="does not exist"):
-        graft(tmp_path / "nope", tiny("qwen3"), tmp_path / "o2", proof=False, log=lambda s: None)
-    small = tmp_path / "small"
-    shutil.copytree(tiny("qwen3"), small)
-    cfg = json.loads((small / "config.json").read_text())
-    (small / "config.json").write_text(json.dumps({**cfg, "vocab_size": 151000}))
-    with pytest.raises(UserError, match="vocab_size 151000 has no room"):
-        graft(tiny("qwen3-vl"), small, tmp_path / "o3", proof=False, log=lambda s: None)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["donor", "small"]
+    _refused(tmp_path, built("qwen3-vl"), donor, "no tokenizer.json")
+    shutil.rmtree(donor)
+    shutil.copytree(built("qwen3"), donor)
+    (donor / "model-00002-of-00002.safetensors").unlink()
+    _refused(tmp_path, built("qwen3-vl"), donor, "names shard.*missing: model-00002-of-00002.safetensors")
+    (donor / "config.json").unlink()
+    _refused(tmp_path, built("qwen3-vl"), donor, "donor has no config.json")
 
 
-def test_idempotent_and_atomic(tiny, tmp_path, monkeypatch):
+def test_idempotent_and_atomic(built, tmp_path, monkeypatch):
+    template, donor = built("qwen3-vl"), built("qwen3-tied")
     out = tmp_path / "g"
-    first = graft(tiny("qwen3-vl"), tiny("qwen3"), out, proof=False, log=lambda s: None)
+    first = graft(template, donor, out, proof=False, log=quiet)
     stamp = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    again = graft(tiny("qwen3-vl"), tiny("qwen3"), out, proof=False, log=lambda s: None)
+    again = graft(template, donor, out, proof=False, log=quiet)
     assert again.skipped and not first.skipped
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamp
     with pytest.raises(UserError, match="already exists and was not produced"):
-        graft(tiny("qwen3-vl"), tiny("qwen3"), out, seed=1, proof=False, log=lambda s: None)
+        graft(template, donor, out, seed=1, proof=False, log=quiet)
 
     import swiftplus.graft.safetensors_io as sio
 
@@ -109,14 +149,16 @@ def test_idempotent_and_atomic(tiny, tmp_path, monkeypatch):
         raise KeyboardInterrupt
     monkeypatch.setattr(sio, "write_checkpoint", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        graft(tiny("qwen3-vl"), tiny("qwen3"), tmp_path / "h", proof=False, log=lambda s: None)
+        graft(template, donor, tmp_path / "h", proof=False, log=quiet)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g"]  # no output, no temp left behind
 
 
-def test_report_lists_every_tensor(grafted):
-    res = grafted("qwen2_5_vl")
+@pytest.mark.parametrize("family", list(PAIRS))
+def test_report_lists_every_tensor(grafted, family):
+    res = grafted(family)
     rep = json.loads((res.output_dir / REPORT).read_text())
     written = _names(res.output_dir)
     assert set(rep["copied"]) | set(rep["zero_init"]) | set(rep["fresh_init"]) == written
+    assert not set(rep["unused_template"]) & written
     assert (res.output_dir / "weight_plan.txt").read_text().count("\n") >= len(written)
     assert os.path.getsize(res.output_dir / "graft_summary.txt") > 0

@@ -49,8 +49,12 @@ class Family:
     def layout(self, template_names: list[str]) -> Layout:
         raise NotImplementedError
 
-    def check_pair(self, template_cfg: dict, donor: dict) -> None:
-        """Refuse pairs the target decoder cannot host (donor: normalised text params)."""
+    def check_pair(self, template_cfg: dict, donor_cfg: dict) -> None:
+        """Refuse pairs the target decoder cannot host."""
+
+    def unused_template(self, template_cfg: dict, donor_cfg: dict) -> dict[str, str]:
+        """Template vision/projector tensors the grafted model no longer uses: regex -> why."""
+        return {}
 
     def tokens(self, template_cfg: dict, template_tok, donor_tok) -> TokenPlan:
         raise NotImplementedError

@@ -4,6 +4,11 @@ Qwen3-VL's text decoder is Qwen3's with multimodal rope, so a Qwen3 donor is hos
 donor tensor is copied, nothing is zero-initialised, and text-only logits equal the donor's.
 The main merger and every deepstack merger end in a linear layer sized by the text width; those are
 the only tensors re-initialised when the width changes.
+
+Deepstack feature k is added to the output of decoder layer k. A donor shallower than the template's
+deepstack taps would leave the last features computed but never injected (transformers skips them
+silently): dead mergers that get no gradient and trip DDP's unused-parameter check. The graft keeps the
+first `num_hidden_layers` taps and leaves the other mergers out; the model's output is the same.
 """
 from __future__ import annotations
 
@@ -39,13 +44,28 @@ class Qwen3_VL(Family):
         d = donor_text_params(donor_cfg)
         if any(t != "full_attention" for t in d["layer_types"]):
             raise UserError("donor: uses sliding-window layers; Qwen3-VL's decoder has full attention only.")
-        deepstack = (template_cfg.get("vision_config") or {}).get("deepstack_visual_indexes") or []
-        if len(deepstack) > d["num_hidden_layers"]:
-            raise UserError(f"donor: {d['num_hidden_layers']} layers, fewer than the template's {len(deepstack)} "
-                            "deepstack injection layers.")
 
     def tokens(self, template_cfg, template_tok, donor_tok) -> TokenPlan:
         return qwen_vision_tokens(template_cfg, template_tok, donor_tok)
 
     def rewrite_config(self, template_cfg, donor_cfg, tokens, pad_token_id):
-        return rewrite_qwen_vl_config(template_cfg, donor_cfg, self.text_keys, tokens.ids)
+        new = rewrite_qwen_vl_config(template_cfg, donor_cfg, self.text_keys, tokens.ids)
+        vision = new.get("vision_config") or {}
+        if "deepstack_visual_indexes" in vision:
+            layers = donor_text_params(donor_cfg)["num_hidden_layers"]
+            vision["deepstack_visual_indexes"] = _deepstack(template_cfg)[:layers]
+        return new
+
+    def unused_template(self, template_cfg, donor_cfg):
+        layers = donor_text_params(donor_cfg)["num_hidden_layers"]
+        taps = _deepstack(template_cfg)
+        if len(taps) <= layers:
+            return {}
+        why = (f"deepstack merger for vision block(s) {taps[layers:]}: the donor has {layers} decoder layers, so "
+               f"only the first {layers} of the template's {len(taps)} deepstack features can be injected; "
+               "the rest would never reach the decoder")
+        return {rf"deepstack_merger_list\.({'|'.join(str(k) for k in range(layers, len(taps)))})\.": why}
+
+
+def _deepstack(template_cfg: dict) -> list[int]:
+    return list((template_cfg.get("vision_config") or {}).get("deepstack_visual_indexes") or [])
