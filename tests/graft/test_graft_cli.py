@@ -1,0 +1,103 @@
+"""`make graft RECIPE=...` end to end on fixtures: plan and summary printed, report written, re-run is a no-op,
+and a graft stopped part-way leaves no output directory behind."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+REPORT_KEYS = {"copied", "zero_init", "fresh_init", "dropped"}
+
+
+def _recipe(tmp_path: Path, name: str = "g") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"""
+name: {name}
+run_dir: {tmp_path / 'runs' / name}
+swift: {{model_type: qwen3_vl, template: qwen3_vl}}
+graft: {{template: "fixture:qwen3-vl", donor: "fixture:qwen3-tied"}}
+""")
+    return path
+
+
+def _env(tmp_path: Path) -> dict:
+    return {**os.environ, "SWIFTPLUS_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}
+
+
+def _make_graft(recipe: Path, env: dict, **kw):
+    # PY on the command line: use this interpreter as it is (the Makefile then installs nothing)
+    return ["make", "-s", "--no-print-directory", "graft", f"RECIPE={recipe}", f"PY={sys.executable}"], \
+        dict(cwd=REPO, env=env, text=True, **kw)
+
+
+def _run(recipe: Path, env: dict) -> subprocess.CompletedProcess:
+    argv, kw = _make_graft(recipe, env, capture_output=True, timeout=300)
+    return subprocess.run(argv, **kw)
+
+
+@pytest.mark.slow
+def test_make_graft_prints_the_plan_writes_the_report_and_reruns_as_a_no_op(tmp_path):
+    env = _env(tmp_path)
+    recipe = _recipe(tmp_path)
+    r = _run(recipe, env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    out = tmp_path / "runs" / "g" / "graft"
+    # the weight plan, folded by layer, then the summary
+    assert "target tensor" in r.stdout and "source" in r.stdout
+    assert "model.visual.merger.linear_fc2.weight" in r.stdout and "random: output width 64 -> 96" in r.stdout
+    assert re.search(r"model\.language_model\.layers\.\*\.self_attn\.q_norm\.weight +donor +\[32\] +BF16 +"
+                     r"model\.layers\.\*\.self_attn\.q_norm\.weight \(x2\)", r.stdout)
+    assert "graft (qwen3_vl, hub layout):" in r.stdout
+    assert "text-only logits vs donor (all layers, fp32 CPU): max |diff| = 0 -> equal to the donor" in r.stdout
+    assert "ms-swift: --model_type qwen3_vl --template qwen3_vl" in r.stdout
+    rep = json.loads((out / "graft_report.json").read_text())
+    assert REPORT_KEYS <= set(rep) and rep["copied"] and rep["fresh_init"]
+    assert rep["text_equivalence"]["max_abs_diff"] <= 1e-5 and rep["vision_reachability"]["ok"] is True
+    assert (tmp_path / "cache" / "fixtures" / "qwen3-vl" / "config.json").is_file()
+
+    stamp = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    again = _run(recipe, env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "already complete for these inputs; nothing to do" in again.stdout
+    assert "target tensor" not in again.stdout
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamp
+
+
+def _start_and_stop(recipe: Path, env: dict, out: Path, sig: int) -> int:
+    """Start a graft, wait until it is writing its temporary output, send `sig`; its exit status."""
+    argv, kw = _make_graft(recipe, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(argv, start_new_session=True, **kw)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.parent.glob(f".{out.name}.tmp-*/model.safetensors")):
+            assert proc.poll() is None, proc.stdout.read()[-3000:]
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.killpg(proc.pid, sig)  # the whole group: make and the python it runs, as a terminal would
+        return proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_interrupted_graft_leaves_no_output(tmp_path):
+    env = _env(tmp_path)
+    recipe = _recipe(tmp_path, "stopped")
+    out = tmp_path / "runs" / "stopped" / "graft"
+    assert _start_and_stop(recipe, env, out, signal.SIGTERM) != 0
+    assert not out.exists() and list(out.parent.iterdir()) == []  # the temporary output was removed too
+
+    # killed outright it cannot clean up: no output either, and the next run clears the stale temp
+    assert _start_and_stop(recipe, env, out, signal.SIGKILL) != 0
+    assert not out.exists()
+    r = _run(recipe, env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["graft"]
+    assert json.loads((out / "swiftplus_graft.json").read_text())["complete"] is True
