@@ -3,7 +3,8 @@
 Prints, side by side from one run, wall time and peak RSS (each in its own subprocess, measured with
 resource.getrusage) of:
   swiftplus graft        streamed byte-range copy (proof off: the graft itself)
-  swiftplus proof        the proof step alone (fp32 CPU, probe-token rows only, first layers)
+  swiftplus proof        the proof step alone (fp32 CPU, weights streamed from disk): text equivalence over the
+                         first layer, and the whole proof (text over every layer, load check, vision reachability)
   seed-000 approach      transformers on CPU: load both models whole, build a third at random, copy, save
   plain copy             copying the graft output's bytes (the floor any graft must pay)
 
@@ -24,12 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-QWEN2_5_VL_7B_TEXT = dict(hidden_size=3584, intermediate_size=18944, num_attention_heads=28, num_key_value_heads=4,
-                          vocab_size=152064)
-QWEN2_5_VL_7B_VISION = dict(hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584,
-                            patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112)
-QWEN3_8B = dict(hidden_size=4096, intermediate_size=12288, num_attention_heads=32, num_key_value_heads=8,
-                head_dim=128, vocab_size=151936)
+# The real models' dimensions, in the fixtures' Dims (swiftplus.fixtures): same layout, config and files
+QWEN2_5_VL_7B = dict(hidden_size=3584, num_attention_heads=28, num_key_value_heads=4, intermediate_size=18944,
+                     vocab_size=152064, mrope_section=[16, 24, 24], vision_hidden_size=1280, vision_num_heads=16,
+                     vision_intermediate_size=3420)
+QWEN3_8B = dict(hidden_size=4096, head_dim=128, num_attention_heads=32, num_key_value_heads=8,
+                intermediate_size=12288, vocab_size=151936)
 
 
 def _random_writer():
@@ -51,75 +52,22 @@ def _random_writer():
     return produce
 
 
-def _write(out: Path, shapes: dict[str, tuple], config: dict, extra_files: dict[str, str]) -> None:
+def _write(module, dims, out: Path) -> None:
+    """A fixture's files (config, tokenizer, processor) with real-size random weights streamed to disk."""
     from swiftplus.graft.safetensors_io import OutTensor, numel, write_checkpoint
     out.mkdir(parents=True, exist_ok=True)
+    module.write_files(out, dims)
     produce = _random_writer()
-    tensors = [OutTensor(n, "BF16", s, produce=produce(numel(s) * 2)) for n, s in shapes.items()]
+    tensors = [OutTensor(n, "BF16", s, produce=produce(numel(s) * 2)) for n, s, _ in module.tensor_spec(dims)]
     write_checkpoint(out, tensors, max_shard_bytes=4 << 30)
-    (out / "config.json").write_text(json.dumps(config, indent=2))
-    for name, text in extra_files.items():
-        (out / name).write_text(text)
-
-
-def _decoder_shapes(prefix, c, layers, bias):
-    hd = c.get("head_dim") or c["hidden_size"] // c["num_attention_heads"]
-    h, q, kv, i = c["hidden_size"], c["num_attention_heads"] * hd, c["num_key_value_heads"] * hd, c["intermediate_size"]
-    s = {f"{prefix}embed_tokens.weight": (c["vocab_size"], h), f"{prefix}norm.weight": (h,)}
-    for n in range(layers):
-        p = f"{prefix}layers.{n}."
-        s.update({p + "self_attn.q_proj.weight": (q, h), p + "self_attn.k_proj.weight": (kv, h),
-                  p + "self_attn.v_proj.weight": (kv, h), p + "self_attn.o_proj.weight": (h, q),
-                  p + "mlp.gate_proj.weight": (i, h), p + "mlp.up_proj.weight": (i, h),
-                  p + "mlp.down_proj.weight": (h, i), p + "input_layernorm.weight": (h,),
-                  p + "post_attention_layernorm.weight": (h,)})
-        if bias:
-            s.update({p + "self_attn.q_proj.bias": (q,), p + "self_attn.k_proj.bias": (kv,),
-                      p + "self_attn.v_proj.bias": (kv,)})
-        else:
-            s.update({p + "self_attn.q_norm.weight": (hd,), p + "self_attn.k_norm.weight": (hd,)})
-    return s
 
 
 def build_pair(root: Path, layers: int, vision_depth: int) -> tuple[Path, Path]:
-    sys.path.insert(0, str(ROOT))
-    from tests.graft.tiny import qwen_tokenizer
-    v = QWEN2_5_VL_7B_VISION
-    vs = {"visual.patch_embed.proj.weight": (v["hidden_size"], 3, 2, 14, 14),
-          "visual.merger.ln_q.weight": (v["hidden_size"],),
-          "visual.merger.mlp.0.weight": (v["hidden_size"] * 4, v["hidden_size"] * 4),
-          "visual.merger.mlp.0.bias": (v["hidden_size"] * 4,),
-          "visual.merger.mlp.2.weight": (v["out_hidden_size"], v["hidden_size"] * 4),
-          "visual.merger.mlp.2.bias": (v["out_hidden_size"],)}
-    for b in range(vision_depth):
-        p = f"visual.blocks.{b}."
-        h, i = v["hidden_size"], v["intermediate_size"]
-        vs.update({p + "norm1.weight": (h,), p + "norm2.weight": (h,), p + "attn.qkv.weight": (3 * h, h),
-                   p + "attn.qkv.bias": (3 * h,), p + "attn.proj.weight": (h, h), p + "attn.proj.bias": (h,),
-                   p + "mlp.gate_proj.weight": (i, h), p + "mlp.gate_proj.bias": (i,), p + "mlp.up_proj.weight": (i, h),
-                   p + "mlp.up_proj.bias": (i,), p + "mlp.down_proj.weight": (h, i), p + "mlp.down_proj.bias": (h,)})
-    t = QWEN2_5_VL_7B_TEXT
-    template_shapes = {**vs, **_decoder_shapes("model.", t, layers, bias=True),
-                       "lm_head.weight": (t["vocab_size"], t["hidden_size"])}
-    template_cfg = {"architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl",
-                    **t, "num_hidden_layers": layers, "max_window_layers": layers, "hidden_act": "silu",
-                    "rms_norm_eps": 1e-6, "rope_theta": 1e6, "bos_token_id": 151643, "eos_token_id": 151645,
-                    "image_token_id": 151655, "video_token_id": 151656, "vision_start_token_id": 151652,
-                    "vision_end_token_id": 151653, "tie_word_embeddings": False, "torch_dtype": "bfloat16",
-                    "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
-                    "vision_config": {**v, "depth": vision_depth, "fullatt_block_indexes": [vision_depth - 1],
-                                      "hidden_act": "silu", "tokens_per_second": 2}}
-    d = QWEN3_8B
-    donor_shapes = {**_decoder_shapes("model.", d, layers, bias=False), "lm_head.weight": (d["vocab_size"], d["hidden_size"])}
-    donor_cfg = {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", **d, "num_hidden_layers": layers,
-                 "max_window_layers": layers, "hidden_act": "silu", "rms_norm_eps": 1e-6, "rope_theta": 1000000,
-                 "bos_token_id": 151643, "eos_token_id": 151645, "tie_word_embeddings": False,
-                 "max_position_embeddings": 40960, "torch_dtype": "bfloat16"}
+    from swiftplus.fixtures import qwen2_5_vl, qwen3
     template, donor = root / "qwen2.5-vl-7b-shape", root / "qwen3-8b-shape"
-    _write(template, template_shapes, template_cfg, {})
-    _write(donor, donor_shapes, donor_cfg, {})
-    qwen_tokenizer(template)
-    qwen_tokenizer(donor)
+    _write(qwen2_5_vl, qwen2_5_vl.Dims(**QWEN2_5_VL_7B, num_hidden_layers=layers, vision_depth=vision_depth,
+                                       fullatt_block_indexes=[vision_depth - 1]), template)
+    _write(qwen3, qwen3.Dims(**QWEN3_8B, num_hidden_layers=layers), donor)
     return template, donor
 
 
@@ -141,11 +89,17 @@ graft({template!r}, {donor!r}, {out!r}, proof=False, allow_dropped=["*.q_norm.we
 PROOF = """
 from pathlib import Path
 from swiftplus.graft.families import family_by_name
-from swiftplus.graft.proof import text_equivalence
+from swiftplus.graft.proof import run_proof, text_equivalence
 from swiftplus.graft.safetensors_io import scan_checkpoint
 fam = family_by_name("qwen2_5_vl")
 out = Path({out!r})
-te = text_equivalence(out, Path({donor!r}), fam, fam.layout(list(scan_checkpoint(out))), layers={layers})
+layout = fam.layout(list(scan_checkpoint(out)))
+if {whole}:
+    res = run_proof(out, Path({donor!r}), fam, layout, None, layers=None, log=lambda s: None)
+    te = res["text_equivalence"]
+    assert res["vision_reachability"]["ok"] and res["load_check"]["ok"], res
+else:
+    te = text_equivalence(out, Path({donor!r}), fam, layout, layers={layers})
 print("TE", te["max_abs_diff"], te["layers"])
 """
 
@@ -216,7 +170,9 @@ def main(argv=None) -> int:
         g = run_child(GRAFT.format(template=str(template), donor=str(donor), out=str(root / "graft")))
         rows.append(("swiftplus graft", g))
         rows.append(("plain copy of output", run_child(COPY.format(src=str(root / "graft"), out=str(root / "copy")))))
-        rows.append(("swiftplus proof (text, 1 layer)", run_child(PROOF.format(out=str(root / "graft"), donor=str(donor), layers=1))))
+        proof = dict(out=str(root / "graft"), donor=str(donor), layers=1)
+        rows.append(("proof: text equivalence, 1 layer", run_child(PROOF.format(**proof, whole=False))))
+        rows.append(("proof: whole (text, load, vision)", run_child(PROOF.format(**proof, whole=True))))
         if not args.skip_seed000:
             rows.append(("seed-000 (transformers, CPU)", run_child(SEED_000.format(
                 template=str(template), donor=str(donor), graft_out=str(root / "graft"), out=str(root / "seed000")))))

@@ -63,3 +63,25 @@ def test_rows_are_read_exactly(built):
     if norm is not None:
         assert torch.equal(reader.tensor("model.norm.weight"), norm)
     reader.close()
+
+
+@pytest.mark.parametrize("change, problem", [({"num_hidden_layers": 3}, "missing"),
+                                             ({"num_hidden_layers": 1}, "unexpected"),
+                                             ({"intermediate_size": 160}, "mismatched")])
+def test_load_check_names_what_does_not_fit(grafted, tmp_path, change, problem):
+    import json
+    import shutil
+
+    import transformers
+
+    from swiftplus.graft.proof import load_check
+    out = tmp_path / "g"
+    shutil.copytree(grafted("qwen3_vl").output_dir, out)
+    cfg = json.loads((out / "config.json").read_text())
+    cfg["text_config"].update(change)
+    (out / "config.json").write_text(json.dumps(cfg))
+    res = load_check(out, transformers.AutoConfig.from_pretrained(out))
+    assert not res["ok"] and list(res["problems"]) == [problem]
+    assert all("language_model.layers" in k for k in res["problems"][problem])
+    assert load_check(grafted("qwen3_vl").output_dir, transformers.AutoConfig.from_pretrained(
+        grafted("qwen3_vl").output_dir))["ok"]
