@@ -12,7 +12,6 @@ from swiftplus.errors import UserError
 def main(args) -> int:
     from swiftplus import hub, runs
     from swiftplus.graft import MARKER, graft
-    from swiftplus.process import interrupting_signals
     from swiftplus.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, args.overrides).recipe
@@ -30,9 +29,8 @@ def main(args) -> int:
         if not (out / MARKER).is_file():
             raise UserError(f"--force: {out} is not a graft output; refusing to delete it")
         shutil.rmtree(out)
-    with interrupting_signals():  # SIGTERM/SIGHUP unwind like Ctrl-C: the temporary output is removed
-        result = graft(template, donor, out, merger_init=g.merger_init, allow_dropped=tuple(g.allow_dropped),
-                       seed=g.seed, proof=g.proof and not args.no_proof, proof_layers=g.proof_layers)
+    result = graft(template, donor, out, merger_init=g.merger_init, allow_dropped=tuple(g.allow_dropped),
+                   seed=g.seed, proof=g.proof and not args.no_proof, proof_layers=g.proof_layers)
     _check_recipe_agrees(recipe, result.swift)
     if result.skipped:
         print(f"{out}: already complete")

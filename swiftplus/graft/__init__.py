@@ -99,6 +99,7 @@ def graft(template_dir, donor_dir, output_dir, *, merger_init: str = "random",
     from swiftplus.graft.safetensors_io import scan_checkpoint
     from swiftplus.graft.tokenizer import check_tokens, pad_token_id, read_tokenizer
     from swiftplus.graft.weights import check_plan, plan_weights
+    from swiftplus.process import interrupting_signals
 
     template_dir, donor_dir, output_dir = Path(template_dir), Path(donor_dir), Path(output_dir)
     for what, d in (("template", template_dir), ("donor", donor_dir)):
@@ -153,29 +154,31 @@ def graft(template_dir, donor_dir, output_dir, *, merger_init: str = "random",
     _clean_stale_tmp(output_dir)
     tmp = output_dir.parent / f".{output_dir.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        _write_output(tmp, family, layout, plan, template_dir, donor_dir, template_tensors, new_cfg, new_gen,
-                      tokens, seed=seed, max_shard_bytes=max_shard_bytes)
-        (tmp / PLAN).write_text(plan.table() + "\n")
-        proof_results = {}
-        if proof:
-            from swiftplus.graft.proof import run_proof
-            proof_results = run_proof(tmp, donor_dir, family, layout, plan, layers=proof_layers, log=log)
-        rep = report_mod.build_report(family, layout, plan, template_dir, donor_dir, template_cfg, new_cfg,
-                                      proof_results, swift)
-        (tmp / REPORT).write_text(json.dumps(rep, indent=2) + "\n")
-        summary = report_mod.summary(rep)
-        (tmp / SUMMARY).write_text(summary + "\n")
-        if proof:
-            report_mod.raise_if_unproven(rep)
-        (tmp / MARKER).write_text(json.dumps({**swift, "fingerprint": fingerprint, "complete": True,
-                                              "template": str(template_dir), "donor": str(donor_dir),
-                                              "options": options}, indent=2) + "\n")
-        os.rename(tmp, output_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    # SIGTERM/SIGHUP unwind like Ctrl-C, so the temporary output is removed however the graft is stopped
+    with interrupting_signals():
+        tmp.mkdir()
+        try:
+            _write_output(tmp, family, layout, plan, template_dir, donor_dir, template_tensors, new_cfg, new_gen,
+                          tokens, seed=seed, max_shard_bytes=max_shard_bytes)
+            (tmp / PLAN).write_text(plan.table() + "\n")
+            proof_results = {}
+            if proof:
+                from swiftplus.graft.proof import run_proof
+                proof_results = run_proof(tmp, donor_dir, family, layout, plan, layers=proof_layers, log=log)
+            rep = report_mod.build_report(family, layout, plan, template_dir, donor_dir, template_cfg, new_cfg,
+                                          proof_results, swift)
+            (tmp / REPORT).write_text(json.dumps(rep, indent=2) + "\n")
+            summary = report_mod.summary(rep)
+            (tmp / SUMMARY).write_text(summary + "\n")
+            if proof:
+                report_mod.raise_if_unproven(rep)
+            (tmp / MARKER).write_text(json.dumps({**swift, "fingerprint": fingerprint, "complete": True,
+                                                  "template": str(template_dir), "donor": str(donor_dir),
+                                                  "options": options}, indent=2) + "\n")
+            os.rename(tmp, output_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     log(summary)
     return GraftResult(output_dir, family.name, plan, rep, swift=swift)
 
