@@ -52,14 +52,19 @@ def _reap(pid: int) -> None:
         pass
 
 
-def group_alive(pgid: int) -> bool:
+def _answers(send: Callable[[int, int], None], target: int) -> bool:
+    """Whether signal 0 reaches target: a process (os.kill) or group (os.killpg) exists, zombies included."""
     try:
-        os.killpg(pgid, 0)
+        send(target, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
     return True
+
+
+def group_alive(pgid: int) -> bool:
+    return _answers(os.killpg, pgid)
 
 
 def group_running(pgid: int) -> bool:
@@ -76,6 +81,18 @@ def group_running(pgid: int) -> bool:
         if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
             return True
     return False
+
+
+
+def process_running(pid: int) -> bool:
+    """Whether process pid runs; a zombie (killed, not yet reaped) does not. Reads /proc where there is one."""
+    if not _answers(os.kill, pid):
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no procfs: the signal check is all there is
+    return state not in ("Z", "X")
 
 
 class Managed:

@@ -62,29 +62,15 @@ def _fingerprint(template_dir: Path, donor_dir: Path, options: dict, tensors: di
     return h.hexdigest()
 
 
-def _alive(pid: int) -> bool:
-    """pid is a running process (a zombie, killed and not yet reaped, is not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no procfs: trust the signal check
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def _clean_stale_tmp(output_dir: Path) -> None:
     """Remove temp siblings left by grafts that were killed (their process no longer runs)."""
+    from swiftplus.process import process_running
     for p in output_dir.parent.glob(f".{output_dir.name}.tmp-*"):
         try:
             pid = int(p.name.rsplit("-", 1)[1])
         except ValueError:
             continue
-        if not _alive(pid):
+        if not process_running(pid):
             shutil.rmtree(p, ignore_errors=True)
 
 
