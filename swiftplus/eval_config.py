@@ -44,7 +44,7 @@ def _benchmarks(recipe: Recipe) -> list[tuple[str, str, dict, object]]:
             args["subset_list"] = list(b.subsets)
         out.append((b.name, b.name, args, b.limit))
     for local in ev.local:
-        args = {"local_path": str(Path(local.path).expanduser().resolve())}
+        args = {**local.args, "local_path": str(Path(local.path).expanduser().resolve())}
         if local.subsets:
             args["subset_list"] = list(local.subsets)
         out.append((local.name, LOCAL_DATASET[local.kind], args, None))

@@ -165,7 +165,7 @@ def evaluate_endpoint(recipe: Recipe, endpoint: Endpoint, work_dir: Path, *, lab
 
 
 def evaluate(recipe: Recipe, sources: list[str | None] | None = None, *, url: str | None = None, limit=None,
-             echo: bool = True) -> list[ScoreRow]:
+             echo: bool = True, meta: dict | None = None) -> list[ScoreRow]:
     """Evaluate each source (graft | stage1 | stage2 | lora | export | PATH; None = the deploy default) in turn,
     each through its own endpoint started and stopped here (or `url`), and save the table in the run dir."""
     if recipe.eval is None:
@@ -185,7 +185,8 @@ def evaluate(recipe: Recipe, sources: list[str | None] | None = None, *, url: st
         with serving(recipe, source, url=url, log_dir=work_dir, echo=False) as endpoint:
             rows += evaluate_endpoint(recipe, endpoint, work_dir, label=label, limit=limit, local_paths=local_paths,
                                       echo=echo)
-    write_results(recipe, rows, {"sources": labels, "seconds": round(time.time() - started, 1), "limit": limit})
+    write_results(recipe, rows, {"sources": labels, "seconds": round(time.time() - started, 1), "limit": limit,
+                                 **(meta or {})})
     return rows
 
 

@@ -168,38 +168,20 @@ class Managed:
         self.stop()
 
 
-class forwarding_signals:
-    """While active, SIGINT/SIGTERM/SIGHUP stop the managed group, then surface as KeyboardInterrupt."""
-
-    def __init__(self, managed: Managed, grace: float = 10.0):
-        self.managed, self.grace, self.saved = managed, grace, {}
-
-    def _handler(self, signum, frame):
-        self.managed.stop(self.grace)
-        raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in FORWARDED:
-                self.saved[sig] = signal.signal(sig, self._handler)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, old in self.saved.items():
-            signal.signal(sig, old)
-
-
 class interrupting_signals:
     """While active, SIGTERM and SIGHUP raise KeyboardInterrupt as SIGINT does, so `finally` blocks that stop
-    child groups run whichever way swiftplus is told to stop. Later signals are ignored while cleaning up."""
+    child groups run whichever way swiftplus is told to stop; `on_signal` runs first. Later signals are
+    ignored while cleaning up."""
 
-    def __init__(self):
-        self.saved, self.fired = {}, False
+    def __init__(self, on_signal: Callable[[], None] | None = None):
+        self.on_signal, self.saved, self.fired = on_signal, {}, False
 
     def _handler(self, signum, frame):
         if self.fired:
             return
         self.fired = True
+        if self.on_signal is not None:
+            self.on_signal()
         raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
 
     def __enter__(self):
@@ -211,6 +193,11 @@ class interrupting_signals:
     def __exit__(self, *exc):
         for sig, old in self.saved.items():
             signal.signal(sig, old)
+
+
+def forwarding_signals(managed: Managed, grace: float = 10.0) -> interrupting_signals:
+    """While active, SIGINT/SIGTERM/SIGHUP stop the managed group, then surface as KeyboardInterrupt."""
+    return interrupting_signals(lambda: managed.stop(grace))
 
 
 def spawn_detached(argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None,

@@ -73,6 +73,18 @@ class LocalBenchmark(Strict):
     path: str = Field(description="directory or file in EvalScope's general_vmcq / general_vqa layout")
     kind: Literal["vmcq", "vqa"] = "vmcq"
     subsets: list[str] = Field(default_factory=list)
+    args: dict[str, Any] = Field(default_factory=dict, description="EvalScope dataset_args, e.g. prompt_template")
+
+
+class SyntheticSection(Strict):
+    """A generated visual task (the offline demo's data): written to <run_dir>/task before training."""
+
+    task: Literal["shapes"] = "shapes"
+    train: int = Field(400, ge=4)
+    evaluate: int = Field(100, ge=4)
+    size: int = Field(56, ge=28)
+    seed: int = 0
+    prompt_template: str | None = Field(None, description="EvalScope's multiple-choice template the rows must match")
 
 
 class BenchmarkEntry(Strict):
@@ -106,6 +118,7 @@ class Recipe(Strict):
     env: dict[str, Scalar] = Field(default_factory=dict, description="environment for every command")
     swift: dict[str, Any] = Field(default_factory=dict, description="ms-swift flags common to every swift command")
     plugins: list[str] = Field(default_factory=list, description="ms-swift plugins shipped in swiftplus.plugins")
+    synthetic: SyntheticSection | None = None
     graft: GraftSection | None = None
     stage1: TrainSection | None = None
     stage2: TrainSection | None = None

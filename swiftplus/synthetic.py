@@ -20,7 +20,9 @@ SHAPES = ("circle", "square", "triangle")
 QUESTION = "<image 1>What colour is the shape?"
 # EvalScope's general_vmcq formats question + options with this template (set through dataset_args);
 # a short prompt keeps CPU training fast. {choices} renders as "A) red\nB) green ...".
-PROMPT_TEMPLATE = "{question}\n{choices}\nAnswer with 'ANSWER: [LETTER]' where [LETTER] is one of {letters}."
+# The answer is the bare letter (EvalScope's parser falls back to the last capital among the options): one
+# short target concentrates the training signal on the token that depends on the image.
+PROMPT_TEMPLATE = "{question}\n{choices}\nAnswer with the option's letter from the given choices directly."
 LETTERS = "ABCD"
 BLANK_GREY = (128, 128, 128)
 
@@ -93,7 +95,7 @@ def generate(root: str | Path, *, train: int = 400, evaluate: int = 100, size: i
         for path, colour in _rows(train, seed, tmp, "train", size):
             final = root / path.relative_to(tmp.resolve())
             row = {"messages": [{"role": "user", "content": user},
-                                {"role": "assistant", "content": f"ANSWER: {LETTERS[names.index(colour)]}"}],
+                                {"role": "assistant", "content": LETTERS[names.index(colour)]}],
                    "images": [str(final)]}
             f.write(json.dumps(row) + "\n")
     (tmp / "eval").mkdir()
@@ -114,3 +116,18 @@ def generate(root: str | Path, *, train: int = 400, evaluate: int = 100, size: i
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp.rename(root)
     return task
+
+
+def task_root(recipe) -> Path:
+    from swiftplus import runs
+
+    return runs.run_root(recipe) / "task"
+
+
+def ensure(recipe) -> ShapesTask | None:
+    """Generate the recipe's synthetic task if it has one and it is not there yet (cheap when it is)."""
+    spec = recipe.synthetic
+    if spec is None:
+        return None
+    return generate(task_root(recipe), train=spec.train, evaluate=spec.evaluate, size=spec.size, seed=spec.seed,
+                    template=spec.prompt_template or PROMPT_TEMPLATE)

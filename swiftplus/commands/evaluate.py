@@ -32,6 +32,9 @@ def main(args) -> int:
     limit = normalize_limit(args.limit) if args.limit is not None else None
     if args.dry_run:
         return _dry_run(recipe, _sources(args), limit)
+    from swiftplus.synthetic import ensure
+
+    ensure(recipe)
     rows = evaluate.evaluate(recipe, _sources(args), url=args.endpoint, limit=limit)
     _print(evaluate.table(rows))
     for line in evaluate.failures(rows):

@@ -10,30 +10,33 @@ from swiftplus.errors import UserError
 
 
 def main(args) -> int:
-    from swiftplus import hub, runs
-    from swiftplus.graft import MARKER, graft
     from swiftplus.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, args.overrides).recipe
+    return graft_recipe(recipe, force=args.force, proof=not args.no_proof, dry_run=args.dry_run)
+
+
+def graft_recipe(recipe, *, force: bool = False, proof: bool = True, dry_run: bool = False) -> int:
+    from swiftplus import hub, runs
+    from swiftplus.graft import MARKER, graft
+
     g = recipe.graft
     if g is None:
-        raise UserError(f"{args.recipe}: the recipe has no graft section")
+        raise UserError(f"recipe {recipe.name}: the recipe has no graft section")
     out = runs.stage_dir(recipe, "graft")
-    if args.dry_run:
+    if dry_run:
         print(f"graft {g.template} + {g.donor} -> {out} (merger_init={g.merger_init}, proof={g.proof})")
         return 0
     hub_name = g.hub or "modelscope"
     template = hub.resolve_model(g.template, hub_name, what="graft.template")
     donor = hub.resolve_model(g.donor, hub_name, what="graft.donor")
-    if args.force and out.exists():
+    if force and out.exists():
         if not (out / MARKER).is_file():
             raise UserError(f"--force: {out} is not a graft output; refusing to delete it")
         shutil.rmtree(out)
     result = graft(template, donor, out, merger_init=g.merger_init, allow_dropped=tuple(g.allow_dropped),
-                   seed=g.seed, proof=g.proof and not args.no_proof, proof_layers=g.proof_layers)
+                   seed=g.seed, proof=g.proof and proof, proof_layers=g.proof_layers)
     _check_recipe_agrees(recipe, result.swift)
-    if result.skipped:
-        print(f"{out}: already complete")
     return 0
 
 

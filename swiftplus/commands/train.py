@@ -10,4 +10,8 @@ def main(args) -> int:
     check_swift_version()  # first: flag names are only meaningful for a tested ms-swift
     stage = stage_name(args.stage)
     loaded = load_recipe(args.recipe, args.overrides)  # every flag checked before anything loads
+    if not args.dry_run:
+        from swiftplus.synthetic import ensure
+
+        ensure(loaded.recipe)
     return run_stage(loaded, stage, resume=args.resume, dry_run=args.dry_run, ref=args.recipe)
