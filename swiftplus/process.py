@@ -83,7 +83,6 @@ def group_running(pgid: int) -> bool:
     return False
 
 
-
 def process_running(pid: int) -> bool:
     """Whether process pid runs; a zombie (killed, not yet reaped) does not. Reads /proc where there is one."""
     if not _answers(os.kill, pid):
