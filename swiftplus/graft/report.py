@@ -69,8 +69,10 @@ def summary(rep: dict) -> str:
         lines.append(f"  text-only logits vs donor ({scope}, fp32 CPU): max |diff| = {te['max_abs_diff']:.3g} -> {verdict}")
     vr = rep["vision_reachability"]
     if vr.get("checked"):
+        ds = vr.get("deepstack")
+        deepstack = f", deepstack features injected {ds['injected']}/{ds['features']}" if ds else ""
         lines.append(f"  vision reachability via ms-swift template {vr.get('template')}: {vr.get('image_tokens')} "
-                     f"image tokens, {vr.get('image_features')} features, logits change with the image: "
+                     f"image tokens, {vr.get('image_features')} features{deepstack}, logits change with the image: "
                      f"{vr.get('logits_change')} -> {'ok' if vr.get('ok') else 'FAILED'}")
     lc = rep["load_check"]
     if lc.get("checked"):

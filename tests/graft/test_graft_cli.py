@@ -55,6 +55,8 @@ def test_make_graft_prints_the_plan_writes_the_report_and_reruns_as_a_no_op(tmp_
                      r"model\.layers\.\*\.self_attn\.q_norm\.weight \(x2\)", r.stdout)
     assert "graft (qwen3_vl, hub layout):" in r.stdout
     assert "text-only logits vs donor (all layers, fp32 CPU): max |diff| = 0 -> equal to the donor" in r.stdout
+    assert "4 image tokens, 4 features, deepstack features injected 2/2, logits change with the image: True -> ok" \
+        in r.stdout
     assert "ms-swift: --model_type qwen3_vl --template qwen3_vl" in r.stdout
     rep = json.loads((out / "graft_report.json").read_text())
     assert REPORT_KEYS <= set(rep) and rep["copied"] and rep["fresh_init"]
