@@ -1,8 +1,9 @@
 """Stage 1 / stage 2 / LoRA through `swift sft`, chained by completion markers, resumable.
 
-The decisions (what state a stage is in, what to do about it, where it starts from, the exact argv and
-environment) are pure functions of the recipe and what is on disk; `run_stage` is the thin shell that
-converts datasets, writes the run record, runs swift, and marks the stage complete.
+The decisions (stage_state: what state a stage is in, what to do about it, where it starts from;
+sft_command: the exact argv and environment) are pure functions of the recipe and what is on disk;
+`run_stage` is the thin shell that converts datasets, writes the run record, runs swift, and marks the
+stage complete.
 """
 from __future__ import annotations
 
@@ -16,130 +17,13 @@ from typing import Mapping
 
 from swiftplus import checkpoints, runs
 from swiftplus.argv import shell_line
-from swiftplus.checkpoints import Checkpoint
 from swiftplus.errors import UserError
 from swiftplus.recipe import LoadedRecipe
 from swiftplus.recipe_schema import Recipe
-from swiftplus.sft_command import init_source, sft_argv, stage_env
+from swiftplus.sft_command import sft_argv, stage_env
+from swiftplus.stage_state import Decision, completion, decide, init_model, stage_state, train_command
 
 RUNNING = "running.json"  # this node's live swift process group, removed when it ends
-STAGE_ALIASES = {"1": "stage1", "2": "stage2", "stage1": "stage1", "stage2": "stage2", "lora": "lora"}
-CLI_STAGE = {"stage1": "1", "stage2": "2", "lora": "lora"}
-
-
-def stage_name(value: str) -> str:
-    try:
-        return STAGE_ALIASES[value]
-    except KeyError:
-        raise UserError(f"unknown stage '{value}'; use 1, 2 or lora") from None
-
-
-def train_command(ref: str, stage: str) -> str:
-    return f"swiftplus train {ref} --stage {CLI_STAGE[stage]}"
-
-
-# --- what is on disk ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class StageState:
-    stage: str
-    root: Path
-    complete: dict | None  # complete.json, when the stage finished
-    saved: Checkpoint | None  # the newest fully written checkpoint in output/
-    started: bool  # swift wrote something into output/
-
-    @property
-    def output(self) -> Path:
-        return self.root / "output"
-
-
-def stage_state(recipe: Recipe, stage: str) -> StageState:
-    root = runs.stage_dir(recipe, stage)
-    out = runs.output_dir(recipe, stage)
-    started = out.is_dir() and any(out.iterdir())
-    return StageState(stage, root, runs.read_complete(root), checkpoints.last_saved(out), started)
-
-
-# --- what to do about it -----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Decision:
-    action: str  # skip | start | resume
-    message: str
-    resume_from: Path | None = None
-    clean_output: bool = False  # a failed attempt that saved nothing: its leftovers would mix into the logs
-
-
-def decide(state: StageState, resume: bool, command: str, node_rank: int = 0) -> Decision:
-    """Complete: no-op. Interrupted after a save: refuse unless --resume (never silently start over and
-    lose GPU hours). Stopped before any save: there is nothing to lose, so start over. Every node decides
-    alike from what it sees, so a multi-node resume needs the run directory on a shared filesystem (as the
-    Trainer itself does: each rank loads the checkpoint); only node 0 clears a failed attempt's output."""
-    if state.complete:
-        ckpt = state.complete.get("checkpoint")
-        return Decision("skip", f"{state.stage} is already complete ({ckpt}); nothing to do. "
-                                f"To train it again, delete {state.root}")
-    if state.saved is not None:
-        where = f"{state.saved.path.name} ({checkpoints.progress(state.saved.path)})"
-        if resume:
-            return Decision("resume", f"resuming {state.stage} from {where}", state.saved.path)
-        raise UserError(f"{state.stage} in {state.root} was interrupted after saving {where}. "
-                        f"Continue it with `{command} --resume`, or delete {state.output} to start over.")
-    if state.started:
-        why = "--resume has nothing to continue from: " if resume else ""
-        return Decision("start", f"{why}{state.stage}'s earlier attempt saved no checkpoint; starting it over",
-                        clean_output=node_rank == 0)
-    return Decision("start", f"starting {state.stage}")
-
-
-def _stage_ref(recipe: Recipe, ref: str, stage: str) -> str:
-    return train_command(ref, stage) if stage in CLI_STAGE else f"swiftplus {stage} {ref}"
-
-
-def init_model(recipe: Recipe, stage: str, ref: str) -> str:
-    """The --model a stage starts from; a clear refusal while the stage it starts from is unfinished."""
-    src = init_source(recipe, stage)
-    if src.explicit:
-        return _explicit_init(src.explicit, stage)
-    if src.stage == "graft":
-        ckpt = runs.final_checkpoint(recipe, "graft")
-        if ckpt is None:
-            raise UserError(f"{stage} starts from the graft output {runs.stage_dir(recipe, 'graft')}, which is not "
-                            f"built yet. Build it first: swiftplus graft {ref}")
-        return str(ckpt)
-    prev = stage_state(recipe, src.stage)
-    if not prev.complete:
-        run_prev = _stage_ref(recipe, ref, src.stage)
-        if prev.saved is not None:
-            raise UserError(f"{stage} starts from {src.stage}'s final checkpoint, but {src.stage} in {prev.root} is "
-                            f"incomplete: it was interrupted after {prev.saved.path.name} "
-                            f"({checkpoints.progress(prev.saved.path)}). Finish it first: {run_prev} --resume")
-        if prev.started:
-            raise UserError(f"{stage} starts from {src.stage}'s final checkpoint, but {src.stage} in {prev.root} "
-                            f"did not finish and saved no checkpoint. Run it again: {run_prev}")
-        raise UserError(f"{stage} starts from {src.stage}'s final checkpoint, but {src.stage} has not run yet. "
-                        f"Run it first: {run_prev}")
-    key = "best_checkpoint" if src.pick == "best" else "checkpoint"
-    chosen = prev.complete.get(key)
-    if not chosen:
-        raise UserError(f"{stage}.init: best: {src.stage} recorded no best checkpoint (that needs a val_dataset, "
-                        f"eval_steps and metric_for_best_model in {src.stage}). Use init: {src.stage} for its "
-                        f"final checkpoint.")
-    if not Path(chosen).is_dir():
-        raise UserError(f"{stage} starts from {chosen} ({src.stage}'s {key.replace('_', ' ')}), which no longer "
-                        f"exists. Restore it, or delete {prev.root} and run {src.stage} again.")
-    return chosen
-
-
-def _explicit_init(value: str, stage: str) -> str:
-    path = Path(value).expanduser()
-    if path.exists():
-        if not (path / "config.json").is_file():
-            raise UserError(f"{stage}.init: {value} is not a model directory (no config.json in it)")
-        return str(path.resolve())
-    if value.startswith(("/", ".", "~")) or value.count("/") != 1:
-        raise UserError(f"{stage}.init: {value}: no such directory, and not a hub id like Org/Name")
-    return value  # a hub id: swift fetches it
 
 
 def check_not_running(record: Path, stage: str) -> None:
@@ -210,26 +94,6 @@ def prepare(loaded: LoadedRecipe, stage: str, environ: Mapping[str, str], *, res
         run.argv += ["--resume_from_checkpoint", str(decision.resume_from)]
     run.env = {**stage_env(recipe, stage), **topo.env()}
     return run
-
-
-def completion(output_dir: Path, stage: str) -> dict:
-    """complete.json's content once swift exited 0; a UserError when the final checkpoint is not whole."""
-    final = checkpoints.last_saved(output_dir)
-    if final is None:
-        raise UserError(f"swift exited 0 but {output_dir} holds no saved checkpoint, so {stage} is not complete. "
-                        f"Check save_steps / save_strategy, then run the stage again.")
-    reported = checkpoints.run_summary(output_dir).get("last_model_checkpoint")
-    if reported and Path(reported).resolve().name != final.path.name:
-        raise UserError(f"swift exited 0 and reported {reported} as its last checkpoint, but the newest complete "
-                        f"one in {output_dir} is {final.path.name}, so {stage} is not complete.")
-    missing = checkpoints.missing_files(final.path)
-    if missing:
-        raise UserError(f"swift exited 0 but the final checkpoint {final.path} lacks {', '.join(missing)}, so "
-                        f"{stage} is not complete.")
-    best = checkpoints.best_checkpoint(final.path)
-    return {"stage": stage, "checkpoint": str(final.path.resolve()), "step": final.step,
-            "best_checkpoint": str(best.resolve()) if best else None, "adapter": final.is_adapter,
-            "completed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
 # --- the thin shell ------------------------------------------------------------------------------------------

@@ -21,9 +21,10 @@ def validate(args) -> int:
 
 def show_plan(args) -> int:
     from swiftplus.plan import plan, render
+    from swiftplus.stage_state import STAGE_ALIASES
 
     loaded = load_recipe(args.recipe, args.overrides)
-    stages = [_stage_name(s) for s in args.stage] if args.stage else None
+    stages = [STAGE_ALIASES.get(s, s) for s in args.stage] if args.stage else None
     steps = plan(loaded, stages)
     if args.json:
         print(json.dumps([s.__dict__ for s in steps], indent=2, default=str))
@@ -31,10 +32,6 @@ def show_plan(args) -> int:
         print(f"# plan for {loaded.path} (nothing is run)\n")
         print(render(steps))
     return 0
-
-
-def _stage_name(s: str) -> str:
-    return {"1": "stage1", "2": "stage2"}.get(s, s)
 
 
 def header(path: Path) -> str:

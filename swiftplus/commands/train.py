@@ -4,7 +4,8 @@ from __future__ import annotations
 
 def main(args) -> int:
     from swiftplus.recipe import load_recipe
-    from swiftplus.train import run_stage, stage_name
+    from swiftplus.stage_state import stage_name
+    from swiftplus.train import run_stage
     from swiftplus.versions import check_swift_version
 
     check_swift_version()  # first: flag names are only meaningful for a tested ms-swift

@@ -6,7 +6,8 @@ import pytest
 from swiftplus import runs
 from swiftplus.errors import UserError
 from swiftplus.recipe import load_recipe
-from swiftplus.train import completion, decide, init_model, prepare, stage_state
+from swiftplus.stage_state import completion, decide, init_model, stage_state
+from swiftplus.train import prepare
 
 from .conftest import link_last, make_checkpoint, write_safetensors
 
