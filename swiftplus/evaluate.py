@@ -126,16 +126,21 @@ def read_native(task: EvalTask, model: str, source: str) -> list[ScoreRow]:
 
 
 def read_vlmevalkit(task: EvalTask, model: str, source: str) -> list[ScoreRow]:
-    """VLMEvalKit's score sheets (<model>_<DATASET>_acc.csv / _score.csv): one row per split, a column per
-    category. Written to the layout VLMEvalKit documents; not exercised against a real VLMEvalKit run here."""
+    """VLMEvalKit's score sheets, as ms-vlmeval 0.0.20 writes them: `<model>_<DATASET>_acc.csv` (MCQ and VQA)
+    or `_score.csv`, anywhere under the work dir, one row per split and a column per category beside
+    `Overall`. Other sheets beside them (`_<group>_acc.csv`, `_acc_all.csv`) repeat those numbers and are
+    not read."""
+    names = list(task.config["eval_config"]["data"])
     rows = []
-    for sheet in sorted(Path(task.work_dir).rglob("*_acc.csv")) + sorted(Path(task.work_dir).rglob("*_score.csv")):
-        metric = "acc" if sheet.stem.endswith("_acc") else "score"
-        stem = sheet.stem.rsplit("_", 1)[0]
-        dataset = next((d for d in task.config["eval_config"]["data"] if stem.endswith(d)), stem)
+    for sheet in sorted(Path(task.work_dir).rglob("*.csv")):
+        found = next(((d, m) for d in names for m in ("acc", "score") if sheet.stem.endswith(f"_{d}_{m}")), None)
+        if found is None:
+            continue
+        dataset, metric = found
         with open(sheet, newline="", encoding="utf-8") as f:
             for record in csv.DictReader(f):
                 split = record.pop("split", None) or record.pop("", None) or ""
+                split = "" if split == "none" else split  # report_acc's name for "no split column"
                 for column, value in record.items():
                     try:
                         score = float(value)
@@ -145,7 +150,8 @@ def read_vlmevalkit(task: EvalTask, model: str, source: str) -> list[ScoreRow]:
                     rows.append(ScoreRow(model, dataset, subset, metric, score, None, 0, source,
                                          primary=column.lower() == "overall"))
     if not rows:
-        raise UserError(f"VLMEvalKit wrote no *_acc.csv or *_score.csv under {task.work_dir}")
+        raise UserError(f"VLMEvalKit wrote no <model>_<dataset>_acc.csv or _score.csv for {', '.join(names)} "
+                        f"under {task.work_dir}; its log above says why")
     return rows
 
 

@@ -1,5 +1,6 @@
 """EvalScope task configs checked by the installed EvalScope itself; local sets; limits; VLMEvalKit; perf argv."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -155,3 +156,49 @@ def test_perf_settings_and_argv(tmp_path):
     joined = " ".join(argv)
     assert "--url http://127.0.0.1:9/v1/chat/completions" in joined and "--dataset random_vl" in joined
     assert "--parallel 1 8 --number 8 32" in joined and "--api-key k" in joined and "--tokenizer-path /m" in joined
+
+
+def test_vlmevalkit_score_sheets_are_read_as_ms_vlmeval_writes_them(tmp_path):
+    """The layout and CSV dialect of ms-vlmeval 0.0.20 (report_acc + dump_csv with QUOTE_ALL), made here
+    because VLMEvalKit itself needs its hub data to run."""
+    import csv as csv_module
+
+    import pandas as pd
+
+    from swiftplus.evaluate import read_vlmevalkit
+
+    recipe = load_recipe("qwen3-8b-vl", ["eval.backend=vlmevalkit", "eval.benchmarks=[MMMU_DEV_VAL, MME]"]).recipe
+    (task,) = eval_tasks(recipe, base_url="http://127.0.0.1:8000/v1", model="m", api_key=None, work_dir=tmp_path)
+    run_dir = Path(task.work_dir) / "m" / "T20261123_G0"
+    run_dir.mkdir(parents=True)
+
+    def dump(frame: dict, name: str):
+        pd.DataFrame(frame).to_csv(run_dir / name, index=False, encoding="utf-8", quoting=csv_module.QUOTE_ALL)
+
+    dump({"split": ["dev", "validation"], "Overall": [0.5, 0.25], "Art": [1.0, 0.0]}, "m_MMMU_DEV_VAL_acc.csv")
+    dump({"split": ["dev"], "Overall": [0.5], "Design": [0.5]}, "m_MMMU_DEV_VAL_l2-category_acc.csv")  # a regroup
+    dump({"split": ["none"], "Overall": [0.4]}, "m_MMMU_DEV_VAL_acc_all.csv")
+    dump({"perception": [1200.5], "reasoning": [300.0]}, "m_MME_score.csv")
+    (run_dir / "m_MMMU_DEV_VAL.xlsx").write_bytes(b"predictions, not scores")
+
+    rows = read_vlmevalkit(task, "m", "stage2")
+    got = {(r.benchmark, r.subset, r.metric): (r.score, r.primary) for r in rows}
+    assert got == {
+        ("MMMU_DEV_VAL", "dev/Overall", "acc"): (0.5, True),
+        ("MMMU_DEV_VAL", "dev/Art", "acc"): (1.0, False),
+        ("MMMU_DEV_VAL", "validation/Overall", "acc"): (0.25, True),
+        ("MMMU_DEV_VAL", "validation/Art", "acc"): (0.0, False),
+        ("MME", "perception", "score"): (1200.5, False),
+        ("MME", "reasoning", "score"): (300.0, False),
+    }
+
+
+def test_vlmevalkit_without_sheets_names_what_it_looked_for(tmp_path):
+    from swiftplus.evaluate import read_vlmevalkit
+
+    recipe = load_recipe("qwen3-8b-vl", ["eval.backend=vlmevalkit", "eval.benchmarks=[MMMU_DEV_VAL]"]).recipe
+    (task,) = eval_tasks(recipe, base_url="http://127.0.0.1:8000/v1", model="m", api_key=None, work_dir=tmp_path)
+    (Path(task.work_dir) / "m").mkdir(parents=True)
+    (Path(task.work_dir) / "m" / "m_MMMU_DEV_VAL.xlsx").write_bytes(b"")
+    with pytest.raises(UserError, match=r"_acc\.csv .*MMMU_DEV_VAL"):
+        read_vlmevalkit(task, "m", "stage2")
