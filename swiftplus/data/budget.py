@@ -31,6 +31,8 @@ class TokenBudget:
     max_pixels: int | None = None  # MAX_PIXELS as ms-swift reads it from the environment
     min_pixels: int | None = None
     tokenizer_dir: str | None = None
+    image_max_tokens: int | None = None  # IMAGE_MAX_TOKEN_NUM: qwen_vl_utils' own limit, before MAX_PIXELS
+    image_min_tokens: int | None = None  # IMAGE_MIN_TOKEN_NUM
     _tokenizer: object = field(default=None, init=False, repr=False, compare=False)
     _vision: dict | None = field(default=None, init=False, repr=False, compare=False)
     _counts: dict = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -53,9 +55,10 @@ class TokenBudget:
             try:
                 return int(env[key])
             except ValueError:
-                raise UserError(f"{key}={env[key]!r} is not a whole number of pixels") from None
+                raise UserError(f"{key}={env[key]!r} is not a whole number") from None
 
-        return cls(max_length, template, get("MAX_PIXELS"), get("MIN_PIXELS"), tokenizer_dir)
+        return cls(max_length, template, get("MAX_PIXELS"), get("MIN_PIXELS"), tokenizer_dir,
+                   get("IMAGE_MAX_TOKEN_NUM"), get("IMAGE_MIN_TOKEN_NUM"))
 
     @property
     def family(self) -> "Family":
@@ -127,13 +130,10 @@ def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixe
     return h, w
 
 
-def qwen_token_limits(factor: int, budget: TokenBudget, environ: Mapping[str, str] | None = None) -> tuple[int, int]:
+def qwen_token_limits(factor: int, budget: TokenBudget) -> tuple[int, int]:
     """(min_pixels, max_pixels) as fetch_image sees them after ms-swift turned MIN/MAX_PIXELS into token counts."""
-    env = os.environ if environ is None else environ
-    max_tokens = int(env["IMAGE_MAX_TOKEN_NUM"]) if env.get("IMAGE_MAX_TOKEN_NUM") else \
-        budget.max_pixels // factor ** 2 if budget.max_pixels else 16384
-    min_tokens = int(env["IMAGE_MIN_TOKEN_NUM"]) if env.get("IMAGE_MIN_TOKEN_NUM") else \
-        budget.min_pixels // factor ** 2 if budget.min_pixels else 4
+    max_tokens = budget.image_max_tokens or (budget.max_pixels // factor ** 2 if budget.max_pixels else 16384)
+    min_tokens = budget.image_min_tokens or (budget.min_pixels // factor ** 2 if budget.min_pixels else 4)
     return min_tokens * factor ** 2, max_tokens * factor ** 2
 
 

@@ -75,11 +75,12 @@ class RowChecker:
         turns = sample.turns
         prev = None
         merge = False
-        for i, (role, text) in enumerate(turns):
+        for i, turn in enumerate(turns):
+            role, text = turn[0], turn[1]
             if role == "system" and i:
                 problems.append((K.BAD_ROLE, f"turn {i} is a system turn; only the first turn may be system", E))
                 return False
-            if not text or text.isspace():
+            if (not text or text.isspace()) and (i or role != "system"):  # system "" turns the default off
                 problems.append((K.EMPTY_TURN, f"turn {i} ({role}) is empty", E))
                 return False
             if role == prev and role not in TOOL_ROLES:
@@ -89,7 +90,7 @@ class RowChecker:
             merged = [turns[0]]
             for turn in turns[1:]:
                 if turn[0] == merged[-1][0] and turn[0] not in TOOL_ROLES:
-                    merged[-1] = [turn[0], merged[-1][1] + "\n" + turn[1]]
+                    merged[-1] = [turn[0], merged[-1][1] + "\n" + turn[1], *merged[-1][2:]]  # first's loss
                 else:
                     merged.append(turn)
             problems.append((K.ROLES_NOT_ALTERNATING, f"consecutive turns from the same side: "

@@ -61,9 +61,13 @@ def fast_llava(row: dict):
     return _conversation(row, "conversations", "from", "value", ("human", "user"), ("gpt", "assistant"))
 
 
+NOT_FAST_SWIFT = ("system", "audios", "audio", "rejected_images", "rejected_videos")
+
+
 def fast_swift(row: dict):
-    if "system" in row:
-        return None
+    for key in NOT_FAST_SWIFT:  # a system turn to place, or a field that is an error (formats.NOT_CARRIED)
+        if key in row:
+            return None
     return _conversation(row, "messages", "role", "content", ("user",), ("assistant",))
 
 

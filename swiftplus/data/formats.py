@@ -7,9 +7,11 @@
                                                                                               (seed 003)
   cauldron    {"images": [...], "texts": [{"user", "assistant", "source"?}]}                  (seed 004)
 
-A reader turns a row into a Sample (turns as [role, text], roles user/assistant/system/tool_call/tool_response,
-`<image>` / `<video>` placeholders, media paths as written) plus the problems it saw; it never raises on bad
-data.
+A reader turns a row into a Sample (turns as [role, text] or [role, text, {loss / loss_scale}], roles
+user/assistant/system/tool_call/tool_response, `<image>` / `<video>` placeholders, media paths as written) plus
+the problems it saw; it never raises on bad data. Swift rows keep the other fields ms-swift reads (tools,
+grounding objects, per-message loss, preference fields); media fields swiftplus cannot resolve and carry over
+(audios, rejected images) are an error, never a silent loss.
 """
 from __future__ import annotations
 
@@ -28,6 +30,10 @@ ROLES = {"user": "user", "human": "user", "assistant": "assistant", "gpt": "assi
          "system": "system", "tool_call": "tool_call", "function_call": "tool_call", "tool": "tool_response",
          "tool_response": "tool_response", "function_response": "tool_response", "observation": "tool_response"}
 TOOL_ROLES = ("tool_call", "tool_response")
+# What ms-swift's StdTemplateInputs reads besides messages and media; written through as they are.
+CARRIED = ("tools", "objects", "label", "channel", "margin", "rejected_response", "chat_template_kwargs")
+MESSAGE_CARRIED = ("loss", "loss_scale")
+NOT_CARRIED = ("audios", "audio", "rejected_images", "rejected_videos")
 
 
 @dataclass
@@ -40,13 +46,14 @@ class DatasetSpec:
 
 
 class Sample:
-    __slots__ = ("turns", "images", "videos", "id")
+    __slots__ = ("turns", "images", "videos", "id", "extra")
 
-    def __init__(self, turns, images, videos, id=None):
-        self.turns: list[list[str]] = turns
+    def __init__(self, turns, images, videos, id=None, extra=None):
+        self.turns: list[list] = turns
         self.images: list[str] = images
         self.videos: list[str] = videos
         self.id = id
+        self.extra: dict = extra or {}  # CARRIED fields, written beside messages
 
 
 Problem = tuple  # (kind, message)
@@ -94,7 +101,8 @@ def _turns(conv, role_key: str, text_key: str, problems: list, field: str) -> li
         if norm is None:
             problems.append((K.BAD_ROLE, f"{field}[{i}].{role_key} is {_show(role)}; expected user/assistant/system"))
             return None
-        turns.append([norm, text])
+        kept = {k: turn[k] for k in MESSAGE_CARRIED if turn.get(k) is not None} if role_key == "role" else None
+        turns.append([norm, text, kept] if kept else [norm, text])
     return turns
 
 
@@ -105,7 +113,12 @@ def read_swift(row: dict):
         turns.insert(0, ["system", row["system"]])
     images = _media(row, ("images", "image"), problems)
     videos = _media(row, ("videos", "video"), problems)
-    return (Sample(turns, images, videos, row.get("id")) if turns is not None else None), problems
+    for key in NOT_CARRIED:
+        if row.get(key):
+            problems.append((K.UNSUPPORTED_FIELD, f"'{key}' cannot be carried into the converted file; train on "
+                                                  f"this dataset with swift directly, or remove the field"))
+    extra = {k: row[k] for k in CARRIED if row.get(k) is not None}
+    return (Sample(turns, images, videos, row.get("id"), extra) if turns is not None else None), problems
 
 
 def read_llava(row: dict):
@@ -159,7 +172,7 @@ def read_cauldron(row: dict):
             return None, problems
         turns += [["user", pair["user"]], ["assistant", pair["assistant"]]]
     images = _media(row, ("images", "image"), problems)
-    if images and not any(IMAGE in t for _, t in turns):
+    if images and not any(IMAGE in t[1] for t in turns):
         turns[0][1] = IMAGE * len(images) + turns[0][1]
     return Sample(turns, images, [], row.get("id")), problems
 

@@ -33,6 +33,7 @@ BAD_ASPECT_RATIO = "bad_aspect_ratio"
 OVER_TOKEN_BUDGET = "over_token_budget"
 REMOTE_MEDIA = "remote_media"
 DUPLICATE_ID = "duplicate_id"
+UNSUPPORTED_FIELD = "unsupported_field"
 
 # kind -> (severity, what it means / what to do)
 KINDS: dict[str, tuple[str, str]] = {
@@ -57,6 +58,8 @@ KINDS: dict[str, tuple[str, str]] = {
     MISSING_FILE: (ERROR, "a media file does not exist"),
     NOT_AN_IMAGE: (ERROR, "the file is not an image of a known format"),
     CORRUPT_IMAGE: (ERROR, "the image is truncated or does not decode"),
+    UNSUPPORTED_FIELD: (ERROR, "a field ms-swift reads that the converted file cannot carry (audios, rejected "
+                               "images or videos)"),
     IMAGE_TOO_SMALL: (ERROR, "the image is smaller than the minimum side"),
     BAD_ASPECT_RATIO: (ERROR, "the image's aspect ratio exceeds what the template's resize accepts"),
     OVER_TOKEN_BUDGET: (ERROR, "text + image tokens exceed max_length: truncation would cut the image"),

@@ -13,6 +13,8 @@ import os
 import re
 from typing import Iterator
 
+from swiftplus.errors import UserError
+
 CHUNK = 1 << 20
 _decoder = json.JSONDecoder()
 _scan = json.scanner.make_scanner(_decoder)
@@ -88,7 +90,8 @@ def iter_array(path: str) -> Iterator[tuple[int, object, str | None]]:
 
     raw_decode parses one element at C speed; an element cut by the chunk boundary is retried with more
     text. After a broken element, parsing resumes at the next line indented like the earlier elements'
-    starts; a single-line (minified) array cannot resync and stops at its first error.
+    starts; a single-line (minified) array cannot resync, and its first error is a UserError rather than a
+silent end of the rows.
     """
     with open(path, "r", encoding="utf-8-sig", errors="replace") as f:
         buf, eof = _read(f, "")
@@ -100,6 +103,7 @@ def iter_array(path: str) -> Iterator[tuple[int, object, str | None]]:
             return
         pos += 1
         indent: str | None = None
+        aligned = False
         while True:
             if pos > CHUNK and not eof:  # drop what has been consumed
                 buf, pos = buf[pos:], 0
@@ -120,6 +124,10 @@ def iter_array(path: str) -> Iterator[tuple[int, object, str | None]]:
                 pos += 1
                 continue
             start_col = pos - (buf.rfind("\n", 0, pos) + 1)
+            if indent is None:  # before decoding: a broken first element must still let the next be found
+                lead = buf[pos - start_col:pos]
+                aligned = lead.strip() == ""  # elements start their own lines (json.dump(indent=...) layout)
+                indent = lead if aligned else ""
             while True:
                 try:
                     value, end = _decoder.raw_decode(buf, pos)
@@ -127,16 +135,19 @@ def iter_array(path: str) -> Iterator[tuple[int, object, str | None]]:
                     if not eof and _maybe_cut(e, buf):
                         buf, eof = _read(f, buf)
                         continue
-                    yield line + buf.count("\n", pos, e.pos), None, f"{e.msg} (column {e.colno})"
+                    bad = line + buf.count("\n", pos, e.pos)
+                    yield bad, None, f"{e.msg} (column {e.colno})"
                     resume = _resync(f, buf, pos, eof, indent)
                     if resume is None:
-                        return
+                        if aligned:
+                            return  # no element starts a line after it: the broken one was the last
+                        raise UserError(f"dataset {path}: the JSON array breaks at line {bad} and the elements "
+                                        f"after it cannot be found (the array keeps its elements on "
+                                        f"shared lines), so every later row would be lost; fix line {bad} and lint again")
                     buf, eof, nxt = resume
                     line += buf.count("\n", pos, nxt)
                     pos = nxt
                     break
-                if indent is None:
-                    indent = " " * start_col if buf[pos - start_col:pos].strip() == "" else ""
                 yield line, value, None
                 line += buf.count("\n", pos, end)
                 pos = end

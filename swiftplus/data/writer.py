@@ -4,8 +4,9 @@ Each line is {"messages": [{"role", "content"}], "images": [abs paths], "videos"
 `<video>` placeholders in the content; empty media lists are left out. ms-swift loads the file with
 datasets' JSON builder, which fixes the columns from the first 10 MB block: a column that first appears
 later fails the whole load ("An error occurred while generating the dataset"). So when the first row with
-images (or videos) starts past HOIST_AFTER bytes, well inside that first block, it is moved to the top
-when the file is finished, and the result says so; otherwise the input order is kept.
+a column (images, videos, tools, a message's loss, ...) starts past HOIST_AFTER bytes, well inside that
+first block, it is moved to the top when the file is finished, and the result says so; otherwise the input
+order is kept.
 """
 from __future__ import annotations
 
@@ -15,17 +16,25 @@ import tempfile
 
 from swiftplus.data.formats import Sample
 
-MEDIA_KEYS = ("images", "videos")
 HOIST_AFTER = 1 << 20
 
 
 def swift_row(sample: Sample) -> dict:
-    row: dict = {"messages": [{"role": role, "content": text} for role, text in sample.turns]}
+    row: dict = {"messages": [{"role": t[0], "content": t[1], **(t[2] if len(t) > 2 else {})} for t in sample.turns]}
     if sample.images:
         row["images"] = sample.images
     if sample.videos:
         row["videos"] = sample.videos
+    row.update(sample.extra)
     return row
+
+
+def columns(row: dict) -> list[str]:
+    """The columns (message fields as messages.KEY) a row brings that not every row has."""
+    found = [k for k in row if k != "messages"]
+    for message in row["messages"]:
+        found += [f"messages.{k}" for k in message if k not in ("role", "content")]
+    return found
 
 
 class AtomicFile:
@@ -59,8 +68,8 @@ class SwiftWriter:
     def write(self, sample: Sample) -> None:
         row = swift_row(sample)
         data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
-        for key in MEDIA_KEYS:
-            if key in row and key not in self.first_with:
+        for key in columns(row):
+            if key not in self.first_with:
                 self.first_with[key] = (self.rows, self.offset, len(data))
         self.out.f.write(data)
         self.offset += len(data)
@@ -97,7 +106,7 @@ class SwiftWriter:
         self.out.abort()
         self.out = hoisted
         self.note = (f"moved output row(s) {', '.join(str(r + 1) for r, _, _ in rows)} to the top so that the "
-                     f"first line carries every media column (datasets infers columns from the first block)")
+                     f"first lines carry every column (datasets infers columns from the first block)")
 
 
 def _copy(src, dst, n: int | None, chunk: int = 1 << 20) -> None:

@@ -43,11 +43,20 @@ def test_smolvlm_tiles_are_transformers():
 def test_qwen2_vl_tokens_follow_max_pixels_env():
     # ms-swift turns MAX_PIXELS into IMAGE_MAX_TOKEN_NUM = MAX_PIXELS // 28**2 for qwen_vl_utils
     budget = TokenBudget.from_env(4096, "qwen2_vl", {"MAX_PIXELS": str(280 * 280)})
-    assert qwen_token_limits(28, budget, {}) == (4 * 28 ** 2, 100 * 28 ** 2)
+    assert qwen_token_limits(28, budget) == (4 * 28 ** 2, 100 * 28 ** 2)
     assert budget.image_tokens(280, 280) == 100 + 2  # 10 x 10 merged patches + vision start/end
     assert budget.image_tokens(4000, 3000) <= 100 + 2
     unlimited = TokenBudget(4096, "qwen2_vl")
     assert unlimited.image_tokens(4000, 3000) > 10000
+
+
+def test_image_token_limits_come_from_the_environment_given_not_the_process(monkeypatch):
+    monkeypatch.delenv("IMAGE_MAX_TOKEN_NUM", raising=False)
+    capped = TokenBudget.from_env(2048, "qwen2_vl", {"IMAGE_MAX_TOKEN_NUM": "1024", "MAX_PIXELS": str(10 ** 8)})
+    assert qwen_token_limits(28, capped)[1] == 1024 * 28 ** 2  # the token cap wins over MAX_PIXELS, as in ms-swift
+    assert capped.image_tokens(2000, 2000) <= 1024 + 2
+    monkeypatch.setenv("IMAGE_MAX_TOKEN_NUM", "1024")
+    assert TokenBudget.from_env(2048, "qwen2_vl", {}).image_tokens(2000, 2000) > 1024 + 2
     assert TokenBudget(4096, "qwen3_vl").image_tokens(320, 320) == 100 + 2  # patch 16 x merge 2
 
 

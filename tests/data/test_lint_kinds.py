@@ -71,6 +71,9 @@ CASES = [
     (K.REMOTE_MEDIA, K.WARNING, "llava", llava(("u", "<image>x"), ("a", "y"), images=["https://example.com/a.jpg"]),
      {}),
     (K.DUPLICATE_ID, K.WARNING, "llava", llava(("u", "x"), ("a", "y"), id="g1"), {}),
+    (K.UNSUPPORTED_FIELD, K.ERROR, "swift", {"messages": [{"role": "user", "content": "<audio>x"},
+                                                          {"role": "assistant", "content": "y"}],
+                                             "audios": ["a.wav"]}, {}),
 ]
 IDS = [f"{kind}-{sev}-{fmt}" for kind, sev, fmt, _, _ in CASES]
 

@@ -83,3 +83,23 @@ def test_text_after_the_closing_bracket_is_reported(tmp_path):
     got = list(reader.iter_array(str(path)))
     assert got[0] == (2, {"a": 1}, None)
     assert got[1][:2] == (5, None) and "after the array" in got[1][2]
+
+
+def test_array_with_a_broken_first_element_still_reads_the_rest(tmp_path):
+    good = json.dumps({"id": 1}, indent=2)
+    elements = [good.replace("1", "1 2"), good, good]
+    body = ",\n".join("\n".join("  " + line for line in e.split("\n")) for e in elements)
+    path = tmp_path / "a.json"
+    path.write_text("[\n" + body + "\n]\n")
+    rows = list(reader.iter_array(str(path)))
+    assert [(value, error is not None) for _, value, error in rows] == [(None, True), ({"id": 1}, False),
+                                                                        ({"id": 1}, False)]
+
+
+def test_minified_array_broken_early_is_an_error_not_a_short_file(tmp_path):
+    from swiftplus.errors import UserError
+
+    path = tmp_path / "m.json"
+    path.write_text('[{"id": 1}, {"id": 1 2}, {"id": 3}, {"id": 4}]')
+    with pytest.raises(UserError, match="breaks at line 1.*every later row would be lost"):
+        list(reader.iter_array(str(path)))

@@ -71,7 +71,7 @@ def test_budget_with_the_tokenizer_is_the_template_s_exact_length(fixture, templ
     budget = TokenBudget.from_env(100_000, template, tokenizer_dir=str(model))
     for row in rows:
         sample, _ = read_swift(row)
-        text = budget.text_tokens([t.replace("<image>", "") for _, t in sample.turns])
+        text = budget.text_tokens([t[1].replace("<image>", "") for t in sample.turns])
         images = len(sample.images) * budget.image_tokens(300, 200)
-        predicted = text + budget.overhead([r for r, _ in sample.turns]) + images
+        predicted = text + budget.overhead([t[0] for t in sample.turns]) + images
         assert predicted == len(swift_template.encode(dict(row))["input_ids"])

@@ -45,3 +45,27 @@ def test_tiny_outputs(n, manifest, tmp_path):
     out = tmp_path / "o.jsonl"
     result = convert_dataset([DatasetSpec(str(path), "llava")], str(out))
     assert result.written == n and len(out.read_text().splitlines()) == n
+
+
+def test_fields_ms_swift_reads_are_carried_and_hoisted(manifest, tmp_path, monkeypatch):
+    """Tools, grounding objects, per-message loss and an empty system prompt ("" turns the template's default
+    system off in ms-swift) reach the converted file; a late first row with a field still comes first."""
+    import datasets
+
+    plain = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}
+    rich = {"system": "",
+            "messages": [{"role": "user", "content": "Find the mug"},
+                         {"role": "assistant", "content": "<ref-object><bbox>", "loss": True}],
+            "objects": {"ref": ["mug"], "bbox": [[1, 2, 3, 4]]},
+            "tools": '[{"name": "search"}]'}
+    path, _ = manifest([plain, rich])
+    monkeypatch.setattr(writer, "HOIST_AFTER", 0)
+    out = tmp_path / "o.jsonl"
+    result = convert_dataset([DatasetSpec(str(path))], str(out))
+    assert result.written == 2 and result.note and "row(s) 2" in result.note
+    first = json.loads(out.read_text().splitlines()[0])
+    assert first == {"messages": [{"role": "system", "content": ""}, {"role": "user", "content": "Find the mug"},
+                                  {"role": "assistant", "content": "<ref-object><bbox>", "loss": True}],
+                     "objects": rich["objects"], "tools": rich["tools"]}
+    ds = datasets.load_dataset("json", data_files=str(out), split="train", cache_dir=str(tmp_path / "cache"))
+    assert ds[0]["objects"]["ref"] == ["mug"] and ds[1]["tools"] is None
