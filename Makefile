@@ -15,7 +15,7 @@ SET ?=
 ARGS ?=
 STAMP := $(VENV)/.swiftplus-installed
 SP := $(PY) -m swiftplus
-SETS := $(foreach s,$(SET),--set $(s))
+SETS := $(foreach s,$(SET),--set '$(s)')
 # The torch build pip finds on this kind of machine; a GPU machine may pass its own.
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
@@ -65,10 +65,10 @@ deploy: $(INSTALL)
 	$(SP) deploy $(RECIPE) $(SETS) $(ARGS)
 
 deploy-stop: $(INSTALL)
-	$(SP) deploy $(RECIPE) --stop
+	$(SP) deploy $(RECIPE) --stop $(SETS) $(ARGS)
 
 data-lint: $(INSTALL)
-	$(SP) data lint $(RECIPE) $(ARGS)
+	$(SP) data lint $(RECIPE) $(SETS) $(ARGS)
 
 doctor ls: $(INSTALL)
 	$(SP) $@ $(ARGS)

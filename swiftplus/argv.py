@@ -22,6 +22,8 @@ def flag_args(flags: Mapping[str, Any]) -> list[str]:
     for key, value in flags.items():
         if value is None or (isinstance(value, (list, tuple)) and not value):
             continue
+        if value is False and key.endswith("_strategy"):  # YAML 1.1 reads `eval_strategy: no` as false
+            value = "no"
         out += [f"--{key}", *flag_value(value)]
     return out
 

@@ -101,6 +101,9 @@ def resolve(env: Mapping[str, str]) -> Topology:
     t = Topology(source=source, **topo)
     if t.nnodes < 1 or not 0 <= t.node_rank < t.nnodes:
         raise UserError(f"NODE_RANK={t.node_rank} is outside 0..{t.nnodes - 1} (NNODES={t.nnodes}, from {source})")
+    if t.nnodes > 1 and "master_addr" not in topo:  # the 127.0.0.1 default would leave rank > 0 waiting on itself
+        raise UserError(f"NNODES={t.nnodes} (from {source}) but no master address: set MASTER_ADDR to node 0's "
+                        f"hostname or IP on every node (MLP_WORKER_0_HOST and SLURM_JOB_NODELIST also give it)")
     if t.nproc_per_node is not None and t.nproc_per_node < 1:
         raise UserError(f"NPROC_PER_NODE={t.nproc_per_node} must be at least 1")
     return t

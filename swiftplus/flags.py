@@ -29,6 +29,7 @@ TARGETS: dict[str, tuple[str, str]] = {
 class Field:
     name: str
     choices: tuple[str, ...] | None  # the values of a Literal[...] annotation, when it has one
+    scalar: str | None = None  # "int", "float" or "bool" when annotated as exactly that (or Optional of it)
 
 
 class FlagsUnavailable(Exception):
@@ -76,6 +77,20 @@ def _literal_choices(annotation: ast.expr | None) -> tuple[str, ...] | None:
     return None
 
 
+def _scalar(annotation: ast.expr | None) -> str | None:
+    """int / float / bool, or Optional[...] of one; a Union with anything else accepts free values."""
+    node = annotation
+    if isinstance(node, ast.Subscript) and _name(node.value) in ("Optional", "Union"):
+        members = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        members = [m for m in members if not (isinstance(m, ast.Constant) and m.value is None)]
+        node = members[0] if len(members) == 1 else None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):  # int | None
+        sides = [n for n in (node.left, node.right) if not (isinstance(n, ast.Constant) and n.value is None)]
+        node = sides[0] if len(sides) == 1 else None
+    name = _name(node) if isinstance(node, ast.Name) else None
+    return name if name in ("int", "float", "bool") else None
+
+
 def _name(node: ast.expr) -> str:
     return getattr(node, "id", getattr(node, "attr", ""))
 
@@ -118,7 +133,8 @@ def _class_fields(module: str, name: str, seen: set | None = None) -> dict[str, 
         if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
             if "ClassVar" in ast.dump(stmt.annotation) or stmt.target.id.startswith("_"):
                 continue
-            fields[stmt.target.id] = Field(stmt.target.id, _literal_choices(stmt.annotation))
+            fields[stmt.target.id] = Field(stmt.target.id, _literal_choices(stmt.annotation),
+                                           _scalar(stmt.annotation))
     return fields
 
 
@@ -139,7 +155,7 @@ def _cache_path(target: str) -> Path | None:
     path = _module_file(module)
     if path is None:
         return None
-    stamp = f"{target}:{_version(top)}:{path}:{path.stat().st_mtime_ns}:{_version('transformers')}"
+    stamp = f"v2:{target}:{_version(top)}:{path}:{path.stat().st_mtime_ns}:{_version('transformers')}"
     digest = hashlib.sha1(stamp.encode()).hexdigest()[:16]
     root = Path(os.environ.get("SWIFTPLUS_CACHE", Path.home() / ".cache" / "swiftplus"))
     return root / "flags" / f"{target}-{digest}.json"
@@ -152,7 +168,7 @@ def fields_for(target: str) -> dict[str, Field]:
     cache = _cache_path(target)
     if cache is not None and cache.is_file():
         raw = json.loads(cache.read_text())
-        return {k: Field(k, tuple(v) if v is not None else None) for k, v in raw.items()}
+        return {k: Field(k, tuple(v["choices"]) if v["choices"] else None, v["scalar"]) for k, v in raw.items()}
     fields = _class_fields(module, cls)
     if not fields:
         top = module.split(".")[0]
@@ -161,7 +177,8 @@ def fields_for(target: str) -> dict[str, Field]:
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps({k: list(f.choices) if f.choices else None for k, f in fields.items()}))
+            tmp.write_text(json.dumps({k: {"choices": list(f.choices) if f.choices else None, "scalar": f.scalar}
+                                       for k, f in fields.items()}))
             tmp.replace(cache)
         except OSError:
             pass  # a read-only home only costs the parse next time

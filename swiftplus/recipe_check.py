@@ -7,6 +7,7 @@ from pathlib import Path
 from swiftplus.flags import FlagsUnavailable, fields_for
 from swiftplus.recipe import Problem
 from swiftplus.recipe_schema import DeploySection, EvalSection, ExportSection, Recipe, TrainSection
+from swiftplus.sft_command import STAGE_ORDER
 
 # Flags renamed or retired between ms-swift releases: old name -> the installed name.
 RENAMED = {
@@ -50,6 +51,8 @@ def check_tool_flags(target: str, flags: dict, prefix: tuple) -> list[Problem]:
     problems = []
     for name, value in flags.items():
         path = (*prefix, name)
+        if not isinstance(name, str):
+            continue  # the schema reports it ("Keys should be strings")
         if name in MANAGED.get(target, {}):
             problems.append(Problem(path, f"is set by swiftplus ({MANAGED[target][name]})"))
         elif name not in known:
@@ -58,7 +61,32 @@ def check_tool_flags(target: str, flags: dict, prefix: tuple) -> list[Problem]:
             problems.append(Problem(path, f"'{value}' was renamed; use {RENAMED_VALUES[(name, str(value))]}"))
         elif known[name].choices and isinstance(value, str) and value not in known[name].choices:
             problems.append(Problem(path, f"must be one of {', '.join(known[name].choices)} (got {value!r})"))
+        elif value is not None and not _fits(known[name].scalar, value):
+            problems.append(Problem(path, f"must be {SCALAR_WORDS[known[name].scalar]} (got {value!r})"))
     return problems
+
+
+SCALAR_WORDS = {"int": "a whole number", "float": "a number", "bool": "true or false"}
+
+
+def _fits(scalar: str | None, value) -> bool:
+    """Would the tool's argument parser take this value for a field annotated `scalar`? Strings are parsed
+    as the parser will (YAML reads 5e-6 as a string)."""
+    if scalar is None:
+        return True
+    if isinstance(value, bool):
+        return scalar == "bool"
+    if scalar == "bool":  # transformers' string_to_bool
+        return str(value).lower() in ("true", "false", "yes", "no", "t", "f", "y", "n", "1", "0")
+    if scalar == "int" and isinstance(value, float):
+        return False  # rendered as "8192.0", which int() refuses
+    if isinstance(value, (int, float)):
+        return True
+    try:
+        (int if scalar == "int" else float)(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _check_common_swift(common: dict) -> list[Problem]:
@@ -110,8 +138,12 @@ def _check_wiring(recipe: Recipe) -> list[Problem]:
         section = getattr(recipe, name)
         if section is not None and section.init in stage_inits and stage_inits[section.init] is None:
             problems.append(Problem((name, "init"), f"refers to {section.init}, but the recipe has no such section"))
-        if section is not None and section.init == name:
-            problems.append(Problem((name, "init"), "a stage cannot start from itself"))
+        started_from = "stage1" if section is not None and section.init == "best" else getattr(section, "init", None)
+        if started_from in STAGE_ORDER and STAGE_ORDER.index(started_from) >= STAGE_ORDER.index(name):
+            what = "itself" if started_from == name else f"{started_from}, which runs after it"
+            problems.append(Problem((name, "init"), f"{section.init} makes {name} start from {what}; a stage starts "
+                                                    f"from an earlier one ({', '.join(STAGE_ORDER[:STAGE_ORDER.index(name)])}) "
+                                                    f"or a model path"))
     if recipe.deploy is not None:
         src = recipe.deploy.from_
         if src in ("graft", "stage1", "stage2", "lora", "export") and getattr(recipe, src) is None:

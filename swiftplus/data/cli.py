@@ -45,6 +45,8 @@ def _inputs(p) -> None:
     p.add_argument("--min-pixels", type=int, help="image minimum pixels (default: $MIN_PIXELS)")
     p.add_argument("--tokenizer", help="model/tokenizer directory: count text tokens exactly")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="when PATH is a recipe: override a key, e.g. stage1.max_length=4096 (repeatable)")
 
 
 def main(args) -> int:
@@ -112,7 +114,7 @@ def _groups(args) -> list[tuple]:
         from swiftplus.data.prepare import recipe_datasets
         from swiftplus.recipe import load_recipe
 
-        found = recipe_datasets(load_recipe(path, []).recipe)
+        found = recipe_datasets(load_recipe(path, args.overrides).recipe)
         if not found:
             raise UserError(f"recipe {path}: no local datasets in its training stages")
         for item in found:

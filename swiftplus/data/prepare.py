@@ -41,7 +41,11 @@ def budget_for(recipe, stage: str, environ: Mapping[str, str] | None = None,
         return None
     env = {**(os.environ if environ is None else environ), **{k: str(v) for k, v in recipe.env.items()},
            **{k: str(v) for k, v in section.env.items()}}
-    return TokenBudget.from_env(int(max_length), template, env, tokenizer_dir)
+    try:
+        length = int(max_length)
+    except (TypeError, ValueError):
+        raise UserError(f"{stage}.max_length: must be a whole number (got {max_length!r})") from None
+    return TokenBudget.from_env(length, template, env, tokenizer_dir)
 
 
 @dataclass

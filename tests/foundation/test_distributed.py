@@ -41,3 +41,9 @@ def test_slurm_nodelist(nodelist, host):
 def test_bad_topology(env):
     with pytest.raises(UserError):
         resolve(env)
+
+
+@pytest.mark.parametrize("env", [{"NNODES": "2", "NODE_RANK": "1"}, {"MLP_WORKER_NUM": "2", "MLP_ROLE_INDEX": "0"}])
+def test_many_nodes_without_a_master_address_is_refused(env):
+    with pytest.raises(UserError, match="no master address: set MASTER_ADDR"):
+        resolve(env)

@@ -33,3 +33,22 @@ def test_ast_reading_matches_the_imported_dataclasses():
     for target, cls in (("sft", SftArguments), ("deploy", DeployArguments), ("export", ExportArguments)):
         assert set(fields_for(target)) == {f.name for f in dataclasses.fields(cls) if f.init}
     assert set(fields_for("evalscope")) == set(TaskConfig.model_fields)
+
+
+def test_scalar_types_read_from_the_source_match_the_imported_dataclasses():
+    import typing
+
+    from swift.arguments import SftArguments
+
+    def scalar(tp):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if typing.get_origin(tp) in (typing.Union, __import__("types").UnionType) and len(args) == 1:
+            tp = args[0]
+        return tp.__name__ if tp in (int, float, bool) else None
+
+    hints = typing.get_type_hints(SftArguments)
+    ours = fields_for("sft")
+    mismatched = {name: (ours[name].scalar, scalar(hints[name])) for name in ours
+                  if name in hints and ours[name].scalar != scalar(hints[name])}
+    assert not mismatched
+    assert ours["max_length"].scalar == "int" and ours["learning_rate"].scalar == "float"

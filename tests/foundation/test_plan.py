@@ -85,3 +85,11 @@ def test_lora_recipe_plans_lora_export_deploy(cli):
     assert "--tuner_type lora" in r.stdout and "--lora_rank 8" in r.stdout and "--target_modules all-linear" in r.stdout
     assert "swift export" in r.stdout and "--merge_lora true" in r.stdout
     assert "--model Qwen/Qwen2.5-VL-7B-Instruct" in r.stdout
+
+
+def test_yaml_no_for_a_strategy_reaches_swift_as_no():
+    loaded = load_recipe("qwen3-8b-vl", ["stage1.eval_strategy=no", "stage1.logging_strategy=steps"])
+    assert loaded.recipe.stage1.flags["eval_strategy"] is False  # what YAML 1.1 makes of `no`
+    (step,) = plan(loaded, ["stage1"], environ={})
+    argv = step.argv
+    assert argv[argv.index("--eval_strategy") + 1] == "no" and argv[argv.index("--logging_strategy") + 1] == "steps"

@@ -93,3 +93,31 @@ def test_unknown_verb_is_one_clean_line(cli):
     r = cli("frobnicate", "tiny")
     assert_clean_failure(r)
     assert "invalid choice" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_values_of_the_wrong_type_for_a_flag_are_named(cli, write_recipe):
+    path = write_recipe(
+        "swift: {model_type: qwen2_5_vl, template: qwen2_5_vl}\n"
+        "stage1:\n  init: a/b\n  max_length: 8k\n  learning_rate: fast\n  freeze_vit: maybe\n"
+        "  num_train_epochs: 2\n  per_device_train_batch_size: 2.0\n  warmup_ratio: 5e-2\n  1: 2\n"
+    )
+    r = cli("validate", str(path))
+    assert_clean_failure(r)
+    assert "stage1.max_length: must be a whole number (got '8k')" in r.stderr
+    assert "stage1.learning_rate: must be a number (got 'fast')" in r.stderr
+    assert "stage1.freeze_vit: must be true or false (got 'maybe')" in r.stderr
+    assert "stage1.per_device_train_batch_size: must be a whole number (got 2.0)" in r.stderr
+    assert "stage1.1: Keys should be strings" in r.stderr
+    assert "num_train_epochs" not in r.stderr and "warmup_ratio" not in r.stderr
+    assert "has 5 problems" in r.stderr
+
+
+@pytest.mark.parametrize("stage,init,what", [("stage1", "stage1", "itself"), ("stage1", "best", "itself"),
+                                             ("stage1", "stage2", "stage2, which runs after it")])
+def test_a_stage_cannot_start_from_itself_or_a_later_stage(cli, write_recipe, stage, init, what):
+    path = write_recipe("swift: {model_type: qwen2_5_vl, template: qwen2_5_vl}\n"
+                        "graft: {template: a/b, donor: c/d}\n"
+                        f"stage1: {{init: {init if stage == 'stage1' else 'graft'}}}\nstage2: {{}}\n")
+    r = cli("validate", str(path))
+    assert_clean_failure(r)
+    assert f"stage1.init: {init} makes stage1 start from {what}" in r.stderr
