@@ -25,7 +25,7 @@ from swiftplus.errors import UserError
 from swiftplus.recipe_schema import Recipe
 
 BACKEND_PACKAGES = {"vllm": "vllm", "sglang": "sglang", "lmdeploy": "lmdeploy"}
-MOVED = (re.compile(r"DeployArguments\(.*?\bport=(\d+)"), re.compile(r"Uvicorn running on \S+?:(\d+)"))
+MOVED = (re.compile(r"DeployArguments\(.*?\bport=(\d+)"), re.compile(r"Uvicorn running on \S+:(\d+)"))
 
 
 @dataclass

@@ -107,7 +107,8 @@ def prepare(local: LocalBenchmark, dest: Path, cwd: Path | None = None) -> Path:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
         tmp.replace(dest / file.name)
     for file in dict.fromkeys(files.values()):  # untouched files of the same set sit beside the rewritten ones
-        if file not in rewritten and not (dest / file.name).exists():
+        if file not in rewritten:  # replace, never keep: an earlier run's rewritten copy may be outdated
+            (dest / file.name).unlink(missing_ok=True)
             (dest / file.name).symlink_to(file.resolve())
     source = Path(local.path).expanduser()
     return (dest / source.name) if source.is_file() else dest

@@ -44,6 +44,11 @@ def eval_dir(recipe: Recipe) -> Path:
     return runs.run_root(recipe) / "eval"
 
 
+def require_eval(recipe: Recipe) -> None:
+    if recipe.eval is None:
+        raise UserError(f"recipe {recipe.name} has no eval section: add eval.benchmarks or eval.local")
+
+
 def source_label(recipe: Recipe, source: str | None) -> str:
     """A short, file-name-safe name for what is evaluated: the stage, or the checkpoint directory's name."""
     served = served_model(recipe, source)
@@ -174,16 +179,19 @@ def evaluate(recipe: Recipe, sources: list[str | None] | None = None, *, url: st
              echo: bool = True, meta: dict | None = None) -> list[ScoreRow]:
     """Evaluate each source (graft | stage1 | stage2 | lora | export | PATH; None = the deploy default) in turn,
     each through its own endpoint started and stopped here (or `url`), and save the table in the run dir."""
-    if recipe.eval is None:
-        raise UserError(f"recipe {recipe.name} has no eval section: add eval.benchmarks or eval.local")
+    require_eval(recipe)
     sources = sources or [None]
     if url and len(sources) > 1:
         raise UserError("--endpoint serves one model; it cannot be combined with --compare")
+    labels = ["external" if url else source_label(recipe, s) for s in sources]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:  # one label is one work dir and one row of the table: a second would overwrite the first
+        raise UserError(f"--compare: {', '.join(twice)} names more than one checkpoint (a path is named by its last "
+                        f"directory); compare checkpoints whose directories are named differently")
     check_backend(recipe)
     if not recipe.eval.benchmarks and not recipe.eval.local:
         raise UserError(f"recipe {recipe.name}: the eval section names no benchmark; add eval.benchmarks or eval.local")
     local_paths = prepare_local_sets(recipe)
-    labels = ["external" if url else source_label(recipe, s) for s in sources]
     rows: list[ScoreRow] = []
     started = time.time()
     for source, label in zip(sources, labels):

@@ -26,12 +26,14 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def kill_group(pid: int, grace: float = 10.0) -> None:
-    """SIGTERM the whole group, then SIGKILL whatever is still there after `grace` seconds."""
-    try:
-        pgid = os.getpgid(pid)
-    except ProcessLookupError:
-        return
+def kill_group(pgid: int, grace: float = 10.0) -> None:
+    """SIGTERM the whole group, then SIGKILL whatever is still there after `grace` seconds.
+
+    Every group here is started with start_new_session, so its id is its leader's pid, and it is used as it
+    is: the group outlives a leader that exited (and was reaped) while workers it forked still run, and
+    looking the group up from the leader would then find nothing to stop. The id cannot have been reused
+    while any member is alive."""
+    pid = pgid
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pgid, sig)

@@ -37,8 +37,12 @@ def main(args) -> int:
     with interrupting_signals():
         server = deploy.Server(launch, log, detach=args.detach, echo=not args.detach)
         if args.detach:
-            endpoint = server.wait_ready()
-            record = deploy.write_record(recipe, server)
+            try:
+                endpoint = server.wait_ready()
+                record = deploy.write_record(recipe, server)
+            except BaseException:  # a detached server nobody recorded could never be stopped with --stop
+                server.stop()
+                raise
             print(banner(endpoint, f"running detached (pid {server.pid}, log {log}, record {record}); "
                                    f"stop it with `swiftplus deploy {recipe.name} --stop`"), flush=True)
             return 0

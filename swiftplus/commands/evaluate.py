@@ -51,6 +51,7 @@ def _dry_run(recipe, sources, limit) -> int:
     from swiftplus.deploy import Endpoint
     from swiftplus.deploy_command import served_name
 
+    evaluate.require_eval(recipe)
     for source in sources:
         label = evaluate.source_label(recipe, source)
         endpoint = Endpoint("http://127.0.0.1:<port>/v1", served_name(recipe))
@@ -84,6 +85,10 @@ def perf(args) -> int:
         url = args.endpoint or "http://127.0.0.1:<free port>/v1"
         print(shell_line(perfmod.perf_argv(url, served_name(recipe), tokenizer, out / "evalscope", settings)))
         return 0
+    import shutil
+
+    # evalscope perf refuses to write over an earlier run's database, and read_results must see only this run
+    shutil.rmtree(out / "evalscope", ignore_errors=True)
     with serving(recipe, args.source, url=args.endpoint, log_dir=out) as endpoint:
         argv = perfmod.perf_argv(endpoint.base_url, endpoint.model, tokenizer, out / "evalscope", settings,
                                  endpoint.api_key)

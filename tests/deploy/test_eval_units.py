@@ -202,3 +202,20 @@ def test_vlmevalkit_without_sheets_names_what_it_looked_for(tmp_path):
     (Path(task.work_dir) / "m" / "m_MMMU_DEV_VAL.xlsx").write_bytes(b"")
     with pytest.raises(UserError, match=r"_acc\.csv .*MMMU_DEV_VAL"):
         read_vlmevalkit(task, "m", "stage2")
+
+
+def test_compare_refuses_two_checkpoints_that_would_share_a_row(tmp_path):
+    from swiftplus.evaluate import evaluate
+
+    for run in ("a", "b"):
+        (tmp_path / run / "checkpoint-50").mkdir(parents=True)
+    recipe = load_recipe("qwen3-8b-vl").recipe
+    with pytest.raises(UserError, match="checkpoint-50 names more than one checkpoint"):
+        evaluate(recipe, [str(tmp_path / "a" / "checkpoint-50"), str(tmp_path / "b" / "checkpoint-50")])
+
+
+def test_eval_dry_run_without_an_eval_section_is_a_clean_error(tmp_path):
+    from tests.deploy.conftest import cli
+
+    r = cli("eval", "qwen2-vl-2b-coco-lora", "--dry-run", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "has no eval section" in r.stderr

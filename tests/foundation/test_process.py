@@ -59,3 +59,15 @@ def test_sigterm_to_parent_leaves_no_orphan(tmp_path):
         except ProcessLookupError:
             still = False
         assert not still
+
+
+def test_kill_group_stops_workers_left_behind_by_a_leader_that_exited():
+    import subprocess
+
+    from swiftplus.process import group_running, kill_group
+
+    proc = subprocess.Popen(["sh", "-c", "sleep 300 & exit 1"], start_new_session=True)
+    assert proc.wait(timeout=10) == 1  # the leader is gone and reaped; its sleep still runs in the group
+    assert group_running(proc.pid)
+    kill_group(proc.pid, grace=5)
+    assert not group_running(proc.pid)
