@@ -27,7 +27,7 @@ def graft_recipe(recipe, *, force: bool = False, proof: bool = True, dry_run: bo
     if dry_run:
         print(f"graft {g.template} + {g.donor} -> {out} (merger_init={g.merger_init}, proof={g.proof})")
         return 0
-    hub_name = g.hub or "modelscope"
+    hub_name = g.hub or recipe.hub
     template = hub.resolve_model(g.template, hub_name, what="graft.template")
     donor = hub.resolve_model(g.donor, hub_name, what="graft.donor")
     if force and out.exists():

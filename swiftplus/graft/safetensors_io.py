@@ -145,6 +145,8 @@ def _copy_range(src_fd: int, dst_fd: int, start: int, count: int) -> None:
                 n = os.copy_file_range(src_fd, dst_fd, step, offset)
             except OSError:
                 use_kernel = False  # e.g. across file systems on old kernels: fall back to a bounded buffer
+            if n == 0:
+                use_kernel = False  # some file systems (FUSE, procfs-like) copy nothing: read it ourselves
         if not use_kernel:
             data = os.pread(src_fd, step, offset)
             n = len(data)

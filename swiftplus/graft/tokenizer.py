@@ -109,7 +109,11 @@ def write_tokenizer_files(template_dir: Path, donor_dir: Path, out_dir: Path, *,
     if extra_special_tokens or chat_template is not None:
         tok_cfg = json.loads(tok_cfg_path.read_text()) if tok_cfg_path.is_file() else {}
         if extra_special_tokens:
-            tok_cfg["extra_special_tokens"] = {**(tok_cfg.get("extra_special_tokens") or {}), **extra_special_tokens}
+            earlier = tok_cfg.get("extra_special_tokens") or {}
+            if isinstance(earlier, list):  # transformers 5 saves the additional special tokens here, as a list
+                tok_cfg["additional_special_tokens"] = earlier
+                earlier = {}
+            tok_cfg["extra_special_tokens"] = {**earlier, **extra_special_tokens}
         if chat_template is not None:
             tok_cfg.pop("chat_template", None)  # one chat template, in chat_template.jinja
         tok_cfg_path.write_text(json.dumps(tok_cfg, indent=2, ensure_ascii=False) + "\n")

@@ -103,3 +103,21 @@ def test_interrupted_graft_leaves_no_output(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert sorted(p.name for p in out.parent.iterdir()) == ["graft"]
     assert json.loads((out / "swiftplus_graft.json").read_text())["complete"] is True
+
+
+def test_graft_fetches_from_the_recipes_hub_when_the_section_names_none(monkeypatch):
+    from swiftplus import hub
+    from swiftplus.commands.graft import graft_recipe
+    from swiftplus.recipe_schema import Recipe
+
+    asked = []
+
+    def resolve(model, hub_name, what):
+        asked.append((what, hub_name))
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(hub, "resolve_model", resolve)
+    recipe = Recipe(name="x", hub="hf", graft={"template": "a/b", "donor": "c/d"})
+    with pytest.raises(RuntimeError, match="stop here"):
+        graft_recipe(recipe)
+    assert asked == [("graft.template", "hf")]

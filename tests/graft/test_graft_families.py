@@ -162,3 +162,46 @@ def test_report_lists_every_tensor(grafted, family):
     assert not set(rep["unused_template"]) & written
     assert (res.output_dir / "weight_plan.txt").read_text().count("\n") >= len(written)
     assert os.path.getsize(res.output_dir / "graft_summary.txt") > 0
+
+
+def test_donor_tokenizer_saved_by_transformers_5_keeps_its_special_tokens(built, tmp_path):
+    """transformers 5 saves additional special tokens as a list under extra_special_tokens (e.g. a donor that came
+    out of swift sft); the graft adds the vision tokens without losing them."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from swiftplus.graft.tokenizer import write_tokenizer_files
+
+    donor = tmp_path / "donor"
+    AutoTokenizer.from_pretrained(built("qwen3-tied")).save_pretrained(donor)
+    saved = json.loads((donor / "tokenizer_config.json").read_text()).get("extra_special_tokens")
+    if not isinstance(saved, list):
+        pytest.skip("this transformers does not save extra_special_tokens as a list")
+    out = tmp_path / "out"
+    out.mkdir()
+    write_tokenizer_files(built("smolvlm2"), donor, out, extra_special_tokens={"image_token": "<|image_pad|>"},
+                          chat_template=None)
+    tok_cfg = json.loads((out / "tokenizer_config.json").read_text())
+    assert tok_cfg["extra_special_tokens"] == {"image_token": "<|image_pad|>"}
+    assert tok_cfg["additional_special_tokens"] == saved
+    tok = AutoTokenizer.from_pretrained(out)
+    assert tok.convert_tokens_to_ids("<|image_pad|>") == 151655
+    assert set(saved) <= set(tok.all_special_tokens)
+    shutil.rmtree(out)
+
+
+def test_fingerprint_sees_new_weights_of_the_same_shapes(tmp_path):
+    import os
+
+    from swiftplus.graft import _fingerprint
+
+    template, donor = tmp_path / "t", tmp_path / "d"
+    for d in (template, donor):
+        d.mkdir()
+        (d / "config.json").write_text("{}")
+        (d / "model.safetensors").write_bytes(b"\0" * 64)
+    before = _fingerprint(template, donor, {}, {})
+    (donor / "model.safetensors").write_bytes(b"\1" * 64)  # same size, same header: only the bytes differ
+    os.utime(donor / "model.safetensors", ns=(1, 1))
+    assert _fingerprint(template, donor, {}, {}) != before
