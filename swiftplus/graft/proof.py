@@ -134,7 +134,7 @@ class _DeepstackWatch:
     def remove(self) -> None:
         for h in self._hooks:
             h.remove()
-        if self.decoder is not None:
+        if self.decoder is not None and "_deepstack_process" in vars(self.decoder):  # only our instance override
             del self.decoder._deepstack_process
 
     def result(self, images: int, run_layers: int, layers: int) -> dict | None:
