@@ -138,6 +138,16 @@ def refuse_busy_port(launch: Launch, recipe: Recipe) -> None:
                         f" (a detached endpoint of this recipe stops with `swiftplus deploy {recipe.name} --stop`)")
 
 
+def server_log(recipe: Recipe, port: int, log_dir: Path | None = None) -> Path:
+    """server.log, unless a detached endpoint of the recipe still writes there: a second server would empty it,
+    and its readiness check would read the other server's address lines as its own."""
+    log = (log_dir or deploy_dir(recipe)) / "server.log"
+    rec = read_record(recipe)
+    if rec and rec["alive"] and rec.get("log") and Path(rec["log"]).resolve() == log.resolve():
+        return log.with_name(f"server-{port}.log")
+    return log
+
+
 class Server:
     """A started `swift deploy` group: foreground (piped through Managed) or detached (output to its log)."""
 
@@ -277,7 +287,7 @@ def serving(recipe: Recipe, source: str | None = None, *, url: str | None = None
         yield endpoint_from_record(rec)
         return
     launch = prepare(recipe, source, port=ports.free_port("127.0.0.1"), host="127.0.0.1")
-    log = (log_dir or deploy_dir(recipe)) / "server.log"
+    log = server_log(recipe, launch.port, log_dir)
     with interrupting_signals():
         server = Server(launch, log, echo=echo)
         try:

@@ -25,7 +25,7 @@ def main(args) -> int:
     if args.dry_run:
         print(shell_line(launch.argv, launch.env).replace(" --", " \\\n    --"))
         return 0
-    log = deploy.deploy_dir(recipe) / "server.log"
+    log = deploy.server_log(recipe, launch.port)
     if args.detach:
         rec = deploy.read_record(recipe)
         if rec and rec["alive"]:

@@ -181,6 +181,20 @@ def test_detach_record_then_stop(tmp_path):
     assert "no detached endpoint is recorded" in deploy.stop_recorded(recipe)
 
 
+def test_a_second_server_does_not_share_a_detached_servers_log(tmp_path):
+    recipe = load_recipe(str(write_recipe(tmp_path, tmp_path / "model"))).recipe
+    log = deploy.deploy_dir(recipe) / "server.log"
+    assert deploy.server_log(recipe, 1234) == log
+    server = deploy.Server(fake_launch(tmp_path), log, detach=True)
+    try:
+        server.wait_ready()
+        deploy.write_record(recipe, server)
+        assert deploy.server_log(recipe, 1234) == log.with_name("server-1234.log")
+    finally:
+        deploy.stop_recorded(recipe)
+    assert deploy.server_log(recipe, 1234) == log
+
+
 def test_stale_record_is_removed(tmp_path):
     recipe = load_recipe(str(write_recipe(tmp_path, tmp_path / "model"))).recipe
     dead = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
