@@ -62,7 +62,8 @@ def _read_json(path: Path) -> dict | None:
 def write_record(recipe: Recipe, server: "Server") -> Path:
     path = record_path(recipe)
     data = {**asdict(server.endpoint), "pgid": server.pgid, "host": server.launch.host, "argv": server.launch.argv,
-            "create_time": _start_time(server.pid), "machine": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            "create_time": _start_time(server.pid), "machine": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     runs.write_json_atomic(path, data)
     return path
 
@@ -77,11 +78,12 @@ def stop_recorded(recipe: Recipe) -> str:
         return f"no detached endpoint is recorded for {recipe.name} ({path} does not exist)"
     if not rec["alive"]:
         pgid = rec.get("pgid")
-        if isinstance(pgid, int) and rec.get("machine") == socket.gethostname() and group_running(pgid):
+        left = isinstance(pgid, int) and rec.get("machine") == socket.gethostname() and group_running(pgid)
+        if left:
             kill_group(pgid)  # the server exited, but processes it started (workers, engines) still hold on
-            path.unlink(missing_ok=True)
-            return f"the endpoint recorded in {path} had exited; stopped what was left of its process group {pgid}"
         path.unlink(missing_ok=True)
+        if left:
+            return f"the endpoint recorded in {path} had exited; stopped what was left of its process group {pgid}"
         return f"the endpoint recorded in {path} (pid {rec.get('pid')}) is no longer running; removed the record"
     kill_group(rec["pid"])
     path.unlink(missing_ok=True)

@@ -62,13 +62,22 @@ def _parse(path: Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
 
-def _literal_choices(annotation: ast.expr | None) -> tuple[str, ...] | None:
-    """Literal['a', 'b'] or Optional[Literal[...]] -> ('a', 'b'); anything wider accepts free values."""
+def _unwrap_optional(annotation: ast.expr | None) -> ast.expr | None:
+    """X for Optional[X], Union[X, None] and X | None; None for a union of several types."""
     node = annotation
     if isinstance(node, ast.Subscript) and _name(node.value) in ("Optional", "Union"):
         members = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-        members = [m for m in members if not (isinstance(m, ast.Constant) and m.value is None)]
-        node = members[0] if len(members) == 1 else None
+    elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        members = [node.left, node.right]
+    else:
+        return node
+    members = [m for m in members if not (isinstance(m, ast.Constant) and m.value is None)]
+    return members[0] if len(members) == 1 else None
+
+
+def _literal_choices(annotation: ast.expr | None) -> tuple[str, ...] | None:
+    """Literal['a', 'b'] or Optional[Literal[...]] -> ('a', 'b'); anything wider accepts free values."""
+    node = _unwrap_optional(annotation)
     if isinstance(node, ast.Subscript) and _name(node.value) == "Literal":
         elts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         values = [e.value for e in elts if isinstance(e, ast.Constant)]
@@ -79,14 +88,7 @@ def _literal_choices(annotation: ast.expr | None) -> tuple[str, ...] | None:
 
 def _scalar(annotation: ast.expr | None) -> str | None:
     """int / float / bool, or Optional[...] of one; a Union with anything else accepts free values."""
-    node = annotation
-    if isinstance(node, ast.Subscript) and _name(node.value) in ("Optional", "Union"):
-        members = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-        members = [m for m in members if not (isinstance(m, ast.Constant) and m.value is None)]
-        node = members[0] if len(members) == 1 else None
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):  # int | None
-        sides = [n for n in (node.left, node.right) if not (isinstance(n, ast.Constant) and n.value is None)]
-        node = sides[0] if len(sides) == 1 else None
+    node = _unwrap_optional(annotation)
     name = _name(node) if isinstance(node, ast.Name) else None
     return name if name in ("int", "float", "bool") else None
 
@@ -155,7 +157,7 @@ def _cache_path(target: str) -> Path | None:
     path = _module_file(module)
     if path is None:
         return None
-    stamp = f"v2:{target}:{_version(top)}:{path}:{path.stat().st_mtime_ns}:{_version('transformers')}"
+    stamp = f"v3:{target}:{_version(top)}:{path}:{path.stat().st_mtime_ns}:{_version('transformers')}"
     digest = hashlib.sha1(stamp.encode()).hexdigest()[:16]
     root = Path(os.environ.get("SWIFTPLUS_CACHE", Path.home() / ".cache" / "swiftplus"))
     return root / "flags" / f"{target}-{digest}.json"

@@ -6,7 +6,7 @@ an error) returns None and the row goes through the full checks, which report ex
 """
 from __future__ import annotations
 
-IMAGE, VIDEO = "<image>", "<video>"
+from swiftplus.data.formats import IMAGE, NOT_CARRIED, VIDEO
 
 
 def _media(row: dict, key: str, singular: str):
@@ -61,13 +61,9 @@ def fast_llava(row: dict):
     return _conversation(row, "conversations", "from", "value", ("human", "user"), ("gpt", "assistant"))
 
 
-NOT_FAST_SWIFT = ("system", "audios", "audio", "rejected_images", "rejected_videos")
-
-
 def fast_swift(row: dict):
-    for key in NOT_FAST_SWIFT:  # a system turn to place, or a field that is an error (formats.NOT_CARRIED)
-        if key in row:
-            return None
+    if "system" in row or any(key in row for key in NOT_CARRIED):  # a system turn to place, or an error
+        return None
     return _conversation(row, "messages", "role", "content", ("user",), ("assistant",))
 
 

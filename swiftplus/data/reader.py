@@ -91,7 +91,7 @@ def iter_array(path: str) -> Iterator[tuple[int, object, str | None]]:
     raw_decode parses one element at C speed; an element cut by the chunk boundary is retried with more
     text. After a broken element, parsing resumes at the next line indented like the earlier elements'
     starts; a single-line (minified) array cannot resync, and its first error is a UserError rather than a
-silent end of the rows.
+    silent end of the rows.
     """
     with open(path, "r", encoding="utf-8-sig", errors="replace") as f:
         buf, eof = _read(f, "")
@@ -142,8 +142,8 @@ silent end of the rows.
                         if aligned:
                             return  # no element starts a line after it: the broken one was the last
                         raise UserError(f"dataset {path}: the JSON array breaks at line {bad} and the elements "
-                                        f"after it cannot be found (the array keeps its elements on "
-                                        f"shared lines), so every later row would be lost; fix line {bad} and lint again")
+                                        f"after it cannot be found (the array keeps its elements on shared "
+                                        f"lines), so every later row would be lost; fix line {bad} and lint again")
                     buf, eof, nxt = resume
                     line += buf.count("\n", pos, nxt)
                     pos = nxt
