@@ -9,7 +9,9 @@ import argparse
 import importlib
 import sys
 
-from swiftplus.errors import UserError
+from swiftplus.core.errors import UserError
+from swiftplus.core.stages import ALIASES, SOURCES
+from swiftplus.data.cli import add_data_parser
 
 # verb -> (module, function, help). Each function takes the parsed args and returns an exit status.
 VERBS = {
@@ -27,6 +29,9 @@ VERBS = {
     "cp": ("swiftplus.commands.inspect", "copy_recipe", "fork a shipped recipe into a new file"),
     "doctor": ("swiftplus.commands.inspect", "doctor", "versions, GPUs and free disk"),
 }
+
+
+FROM_HELP = " | ".join((*SOURCES, "PATH"))
 
 
 class Parser(argparse.ArgumentParser):
@@ -59,21 +64,21 @@ def build_parser() -> Parser:
     p["graft"].add_argument("--no-proof", action="store_true", help="skip the equivalence / reachability proof")
 
     _recipe_args(p["train"])
-    p["train"].add_argument("--stage", required=True, choices=["1", "2", "lora", "stage1", "stage2"])
+    p["train"].add_argument("--stage", required=True, choices=list(ALIASES))
     p["train"].add_argument("--resume", action="store_true", help="continue an interrupted stage from its last checkpoint")
 
     _recipe_args(p["export"])
     p["export"].add_argument("--merge-lora", action="store_true", default=True)
 
     _recipe_args(p["deploy"])
-    p["deploy"].add_argument("--from", dest="source", help="graft | stage1 | stage2 | lora | export | PATH")
+    p["deploy"].add_argument("--from", dest="source", help=FROM_HELP)
     p["deploy"].add_argument("--port", type=int)
     p["deploy"].add_argument("--detach", action="store_true", help="start in the background and return")
     p["deploy"].add_argument("--stop", action="store_true", help="stop a detached endpoint")
 
     for verb in ("eval", "perf"):
         _recipe_args(p[verb])
-        p[verb].add_argument("--from", dest="source", help="graft | stage1 | stage2 | lora | export | PATH")
+        p[verb].add_argument("--from", dest="source", help=FROM_HELP)
         p[verb].add_argument("--endpoint", help="use this running endpoint (base URL) instead of starting one")
     p["eval"].add_argument("--compare", help="comma-separated checkpoints, e.g. graft,stage1,stage2")
     p["eval"].add_argument("--limit", type=float, help="samples per benchmark (overrides the recipe)")
@@ -87,12 +92,7 @@ def build_parser() -> Parser:
     p["cp"].add_argument("dest", help="new recipe name (recipes/NAME.yaml) or path")
     p["doctor"].add_argument("recipe", nargs="?", help="also check this recipe's models and flags")
 
-    try:
-        from swiftplus.data.cli import add_data_parser
-    except ImportError:  # the data verbs land with swiftplus.data
-        pass
-    else:
-        add_data_parser(sub)
+    add_data_parser(sub)
     return parser
 
 

@@ -1,7 +1,10 @@
 """Shared test setup: every test runs offline, against models built locally."""
 import os
+from pathlib import Path
 
 import pytest
+
+from tests.helpers import FAMILY, make_checkpoint, run_cli
 
 # Set before anything imports transformers/modelscope so no test can reach a hub.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -24,3 +27,22 @@ def built(tmp_path_factory):
         return build(name, root / key, seed=seed, **overrides)
 
     return get
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+@pytest.fixture
+def fake_ckpt():
+    return make_checkpoint
+
+
+@pytest.fixture(scope="session")
+def tiny_vl(tmp_path_factory) -> Path:
+    """A randomly initialised tiny VLM standing in for a stage-2 checkpoint (answers garbage; the pipeline
+    is what is tested)."""
+    from swiftplus.fixtures import build
+
+    return build(FAMILY[0], tmp_path_factory.mktemp("models") / f"tiny-{FAMILY[0]}")

@@ -7,25 +7,23 @@ import shutil
 import sys
 from pathlib import Path
 
-from swiftplus.errors import UserError
-from swiftplus.recipe import find_recipe, load_recipe, shipped_recipes
+from swiftplus.core import stages
+from swiftplus.core.errors import UserError
+from swiftplus.pipeline.plan import plan, render
+from swiftplus.recipe.load import find_recipe, load_recipe, shipped_recipes
 
 
 def validate(args) -> int:
     loaded = load_recipe(args.recipe, args.overrides)
-    stages = [s for s in ("graft", "stage1", "stage2", "lora", "export", "deploy", "eval")
-              if getattr(loaded.recipe, s) is not None]
-    print(f"{loaded.path}: ok ({', '.join(stages) or 'no stages'})")
+    present = stages.present(loaded.recipe)
+    print(f"{loaded.path}: ok ({', '.join(present) or 'no stages'})")
     return 0
 
 
 def show_plan(args) -> int:
-    from swiftplus.plan import plan, render
-    from swiftplus.stage_state import STAGE_ALIASES
-
     loaded = load_recipe(args.recipe, args.overrides)
-    stages = [STAGE_ALIASES.get(s, s) for s in args.stage] if args.stage else None
-    steps = plan(loaded, stages)
+    wanted = [stages.ALIASES.get(s, s) for s in args.stage] if args.stage else None
+    steps = plan(loaded, wanted)
     if args.json:
         print(json.dumps([s.__dict__ for s in steps], indent=2, default=str))
     else:

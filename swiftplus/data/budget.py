@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from swiftplus.errors import UserError
+from swiftplus.core.errors import UserError
 
 MAX_RATIO = 200  # qwen_vl_utils refuses more extreme aspect ratios
 

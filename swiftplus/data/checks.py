@@ -10,8 +10,8 @@ import os
 
 from swiftplus.data import kinds as K
 from swiftplus.data.budget import MAX_RATIO, TokenBudget
-from swiftplus.data.formats import IMAGE, READERS, TOOL_ROLES, VIDEO, Sample
 from swiftplus.data.fastpath import FAST
+from swiftplus.data.formats import IMAGE, READERS, TOOL_ROLES, VIDEO, Sample
 from swiftplus.data.images import ImageProblem, image_size
 
 E, R, W = K.ERROR, K.REPAIRED, K.WARNING

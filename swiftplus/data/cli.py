@@ -10,8 +10,14 @@ import json
 import os
 import sys
 
+from swiftplus.core.errors import UserError
+from swiftplus.data.budget import TokenBudget
+from swiftplus.data.convert import convert_dataset
 from swiftplus.data.formats import FORMATS, DatasetSpec
-from swiftplus.errors import UserError
+from swiftplus.data.lint import lint_dataset
+from swiftplus.data.prepare import recipe_datasets
+from swiftplus.data.report_view import render
+from swiftplus.recipe.load import load_recipe
 
 SHOW_ISSUES = 20
 
@@ -54,8 +60,6 @@ def main(args) -> int:
 
 
 def lint_command(args) -> int:
-    from swiftplus.data.convert import convert_dataset
-    from swiftplus.data.lint import lint_dataset
 
     if args.fix and not args.out:
         raise UserError("data lint --fix: give --out FILE.jsonl for the clean copy")
@@ -83,7 +87,6 @@ def lint_command(args) -> int:
 
 
 def convert_command(args) -> int:
-    from swiftplus.data.convert import convert_dataset
 
     groups = _groups(args)
     if len(groups) > 1:
@@ -97,7 +100,6 @@ def convert_command(args) -> int:
 def _groups(args) -> list[tuple]:
     """[(budget, specs)]: manifests given directly share the command line's budget; a recipe's datasets
     take their stage's."""
-    from swiftplus.data.budget import TokenBudget
 
     budget = None
     if args.max_length or args.template:
@@ -111,8 +113,6 @@ def _groups(args) -> list[tuple]:
         if path.endswith((".json", ".jsonl")) or (os.path.isfile(path) and not path.endswith((".yaml", ".yml"))):
             groups.setdefault(_key(budget), (budget, []))[1].append(DatasetSpec(path, args.format, args.data_root))
             continue
-        from swiftplus.data.prepare import recipe_datasets
-        from swiftplus.recipe import load_recipe
 
         found = recipe_datasets(load_recipe(path, args.overrides).recipe)
         if not found:
@@ -135,7 +135,6 @@ def _emit(args, report, result) -> None:
         json.dump(out, sys.stdout, indent=2, ensure_ascii=False)
         print()
         return
-    from swiftplus.data.report_view import render
 
     render(report, result, show=getattr(args, "show", SHOW_ISSUES))
 

@@ -10,13 +10,13 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from swiftplus.core.errors import UserError
 from swiftplus.data import kinds as K
 from swiftplus.data.budget import TokenBudget
 from swiftplus.data.formats import DatasetSpec
 from swiftplus.data.lint import LintReport, checker_for, finish_file, resolve_format
 from swiftplus.data.reader import iter_rows
 from swiftplus.data.writer import AtomicFile, SwiftWriter
-from swiftplus.errors import UserError
 
 KEEP_DROPPED = 1000  # dropped rows kept in the result object; the fixes file has them all
 

@@ -9,12 +9,12 @@ import os
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from swiftplus.core.errors import UserError
 from swiftplus.data import kinds as K
 from swiftplus.data.budget import TokenBudget
 from swiftplus.data.checks import RowChecker, duplicate_message
 from swiftplus.data.formats import FORMATS, DatasetSpec, detect
 from swiftplus.data.reader import byte_ranges, is_json_array, iter_lines, iter_rows
-from swiftplus.errors import UserError
 
 PARALLEL_MIN_BYTES = 16 << 20
 SNIFF_ROWS = 50

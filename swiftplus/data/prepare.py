@@ -1,23 +1,26 @@
-"""Datasets as a recipe names them, and the gate in front of training: convert, store the lint, refuse or go.
+"""Datasets as a recipe names them, and the one gate in front of training: convert, store the lint, refuse or go.
 
-The training code calls prepare_for_training() with each (dataset entry, converted .jsonl path); it converts
-every entry (dropping bad rows, repairing the repairable ones), writes the lint result beside them, and
-raises UserError when a dataset's share of bad rows exceeds the stage's max_bad_fraction.
+Training calls prepare_datasets(); it converts every local entry (dropping bad rows, repairing the
+repairable ones) into the path the `swift sft` argv names, writes the lint result into the stage's record,
+and raises UserError when a dataset's share of bad rows exceeds the stage's max_bad_fraction.
 """
 from __future__ import annotations
 
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping
 
+from swiftplus.core import runs
+from swiftplus.core.errors import UserError
+from swiftplus.core.stages import TRAIN
 from swiftplus.data.budget import TEMPLATES, TokenBudget
 from swiftplus.data.convert import ConvertResult, convert_dataset
 from swiftplus.data.formats import DatasetSpec
 from swiftplus.data.writer import AtomicFile
-from swiftplus.errors import UserError
+from swiftplus.recipe.schema import DatasetEntry
 
-TRAIN_STAGES = ("stage1", "stage2", "lora")
 ISSUES_STORED = 1000
 
 
@@ -59,10 +62,8 @@ class StageDataset:
 
 def recipe_datasets(recipe) -> list[StageDataset]:
     """Every local dataset entry of every training stage (hub ids are left to ms-swift)."""
-    from swiftplus.sft_command import is_local_dataset
-
     out = []
-    for stage in TRAIN_STAGES:
+    for stage in TRAIN:
         section = getattr(recipe, stage, None)
         if section is None:
             continue
@@ -107,24 +108,38 @@ def prepare_for_training(pairs: list[tuple[object, str]], lint_path: str, *, bud
     return results
 
 
-def prepare_stage(recipe, stage: str, stage_root=None) -> list[ConvertResult]:
-    """Everything a training stage needs before `swift sft`: each local dataset / val_dataset entry converted
-    to the path sft_command.dataset_specs hands to swift, the lint in <stage dir>/data/lint.json, and the
-    refusal when the data is worse than the stage's max_bad_fraction allows."""
-    from pathlib import Path
+def is_local_dataset(value: str) -> bool:
+    return Path(value).exists() or value.endswith((".json", ".jsonl"))
 
-    from swiftplus import runs
-    from swiftplus.sft_command import dataset_specs
 
+def dataset_specs(entries: list, stage_root: Path, prefix: str = "train") -> list[tuple[DatasetEntry | None, str]]:
+    """Each entry as (lint/convert spec or None for a hub id, the value swift receives)."""
+    out = []
+    for i, entry in enumerate(entries):
+        if isinstance(entry, str) and not is_local_dataset(entry):
+            out.append((None, entry))
+            continue
+        spec = entry if isinstance(entry, DatasetEntry) else DatasetEntry(path=entry)
+        out.append((spec, str(runs.converted_dataset(stage_root, prefix, i, spec.path))))
+    return out
+
+
+def prepare_datasets(recipe, stage: str, stage_root: Path, record: Path, model: str,
+                     environ: Mapping[str, str]) -> list[Path]:
+    """The gate in front of `swift sft`: convert each local entry (train and val) to the path dataset_specs gave
+    swift, rows checked against the stage's token budget, the lint kept in the stage's record (lint.json);
+    refuses past max_bad_fraction. Returns the files the inputs record hashes (each source and its conversion)."""
     section = getattr(recipe, stage)
-    stage_root = runs.stage_dir(recipe, stage) if stage_root is None else stage_root
-    pairs = [(entry, out) for field_name, prefix in (("dataset", "train"), ("val_dataset", "val"))
-             for entry, out in dataset_specs(getattr(section, field_name), Path(stage_root), prefix)
-             if entry is not None]
+    pairs = [(entry, target) for key, prefix in (("dataset", "train"), ("val_dataset", "val"))
+             for entry, target in dataset_specs(getattr(section, key), stage_root, prefix)
+             if entry is not None]  # hub dataset ids: swift fetches and reads them itself
     if not pairs:
         return []
-    return prepare_for_training(pairs, str(Path(stage_root) / "data" / "lint.json"),
-                                budget=budget_for(recipe, stage), max_bad_fraction=section.max_bad_fraction)
+    tokenizer = model if (Path(model) / "config.json").is_file() else None
+    budget = budget_for(recipe, stage, environ, tokenizer_dir=tokenizer)
+    prepare_for_training(pairs, str(runs.lint_record(record)), budget=budget,
+                         max_bad_fraction=section.max_bad_fraction)
+    return [p for entry, target in pairs for p in (Path(entry.path), Path(target))]
 
 
 def _stored(report: dict) -> dict:

@@ -13,7 +13,7 @@ import os
 import re
 from typing import Iterator
 
-from swiftplus.errors import UserError
+from swiftplus.core.errors import UserError
 
 CHUNK = 1 << 20
 _decoder = json.JSONDecoder()

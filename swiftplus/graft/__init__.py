@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from swiftplus.errors import UserError
+from swiftplus.core.errors import UserError
+from swiftplus.core.process import interrupting_signals, process_running
+from swiftplus.graft import report as report_mod
+from swiftplus.graft.config import donor_text_params, rewrite_generation_config
+from swiftplus.graft.families import family_for
+from swiftplus.graft.fresh import fresh_producer
+from swiftplus.graft.proof import run_proof
+from swiftplus.graft.safetensors_io import OutTensor, scan_checkpoint, write_checkpoint
+from swiftplus.graft.tokenizer import check_tokens, pad_token_id, read_tokenizer, write_tokenizer_files
+from swiftplus.graft.weights import WeightPlan, check_plan, plan_weights
 
 MARKER = "swiftplus_graft.json"
 REPORT = "graft_report.json"
@@ -68,7 +77,6 @@ def _fingerprint(template_dir: Path, donor_dir: Path, options: dict, tensors: di
 
 def _clean_stale_tmp(output_dir: Path) -> None:
     """Remove temp siblings left by grafts that were killed (their process no longer runs)."""
-    from swiftplus.process import process_running
     for p in output_dir.parent.glob(f".{output_dir.name}.tmp-*"):
         try:
             pid = int(p.name.rsplit("-", 1)[1])
@@ -83,14 +91,6 @@ def graft(template_dir, donor_dir, output_dir, *, merger_init: str = "random",
           proof_layers: int | None = None, max_shard_bytes: int = 5 << 30,
           log: Callable[[str], None] = print) -> GraftResult:
     """Graft donor_dir's LLM into template_dir's VLM, writing output_dir atomically (see module doc)."""
-    from swiftplus.graft import report as report_mod
-    from swiftplus.graft.config import donor_text_params, rewrite_generation_config
-    from swiftplus.graft.families import family_for
-    from swiftplus.graft.safetensors_io import scan_checkpoint
-    from swiftplus.graft.tokenizer import check_tokens, pad_token_id, read_tokenizer
-    from swiftplus.graft.weights import check_plan, plan_weights
-    from swiftplus.process import interrupting_signals
-
     template_dir, donor_dir, output_dir = Path(template_dir), Path(donor_dir), Path(output_dir)
     for what, d in (("template", template_dir), ("donor", donor_dir)):
         if not d.is_dir():
@@ -153,7 +153,6 @@ def graft(template_dir, donor_dir, output_dir, *, merger_init: str = "random",
             (tmp / PLAN).write_text(plan.table() + "\n")
             proof_results = {}
             if proof:
-                from swiftplus.graft.proof import run_proof
                 proof_results = run_proof(tmp, donor_dir, family, layout, plan, layers=proof_layers, log=log)
             rep = report_mod.build_report(family, layout, plan, template_dir, donor_dir, template_cfg, new_cfg,
                                           proof_results, swift)
@@ -175,10 +174,6 @@ def graft(template_dir, donor_dir, output_dir, *, merger_init: str = "random",
 
 def _write_output(out: Path, family, layout, plan, template_dir: Path, donor_dir: Path, template_tensors,
                   new_cfg: dict, new_gen: dict, tokens, *, seed: int, max_shard_bytes: int) -> None:
-    from swiftplus.graft.fresh import fresh_producer
-    from swiftplus.graft.safetensors_io import OutTensor, scan_checkpoint, write_checkpoint
-    from swiftplus.graft.tokenizer import write_tokenizer_files
-
     (out / "config.json").write_text(json.dumps(new_cfg, indent=2) + "\n")
     if new_gen:
         (out / "generation_config.json").write_text(json.dumps(new_gen, indent=2) + "\n")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from swiftplus.errors import UserError
+from swiftplus.core.errors import UserError
 
 # Text-model keys a VLM text config may carry; each is derived from the donor.
 TEXT_KEYS = (

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from swiftplus.errors import UserError
+from swiftplus.core.errors import UserError
 from swiftplus.graft.config import TEXT_KEYS, text_level
 
 EXACT_TOLERANCE = 1e-5

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from swiftplus.errors import UserError
+from swiftplus.core.errors import UserError
 
 if TYPE_CHECKING:
     from swiftplus.graft.families import Family, Layout

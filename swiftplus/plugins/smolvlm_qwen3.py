@@ -14,7 +14,6 @@ Use: swift sft|deploy|infer --external_plugins <this file> --model_type smolvlm_
 from typing import Any, Dict, List
 
 import torch
-
 from swift.model import ModelArch, ModelGroup, ModelLoader, ModelMeta, register_model
 from swift.template import Template, register_template
 from swift.template.templates.qwen import Qwen3MixedTemplateMeta

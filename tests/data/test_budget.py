@@ -3,10 +3,10 @@ import random
 
 import pytest
 
+from swiftplus.core.errors import UserError
 from swiftplus.data import DatasetSpec, TokenBudget, lint_dataset
 from swiftplus.data import kinds as K
 from swiftplus.data.budget import TEMPLATES, qwen_token_limits, smart_resize, smolvlm_tiles
-from swiftplus.errors import UserError
 from tests.data.test_lint_kinds import llava
 
 

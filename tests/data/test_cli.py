@@ -2,13 +2,11 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from swiftplus.cli import main
 from tests.data.test_formats import seed_rows
 from tests.data.test_lint_kinds import GOOD, llava
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO
 
 
 def test_lint_clean_and_dirty(manifest, media, capsys, monkeypatch):

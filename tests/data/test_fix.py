@@ -85,7 +85,7 @@ def test_failure_leaves_no_output(manifest, media, tmp_path, monkeypatch):
 
 
 def test_bad_output_names(manifest, tmp_path):
-    from swiftplus.errors import UserError
+    from swiftplus.core.errors import UserError
 
     path, _ = manifest(GOOD["text-only"])
     with pytest.raises(UserError, match="must end in .jsonl"):

@@ -148,7 +148,7 @@ def test_conversations_with_nothing_to_train_on(turns, manifest):
 
 
 def test_one_pretty_printed_object_is_a_user_error(tmp_path):
-    from swiftplus.errors import UserError
+    from swiftplus.core.errors import UserError
 
     path = tmp_path / "m.json"
     path.write_text(json.dumps({"data": [llava(("u", "q"), ("a", "r"))]}, indent=2))

@@ -1,13 +1,14 @@
 """The gate in front of training: converted datasets, the lint stored in the run directory, refusal past
 the recipe's max_bad_fraction."""
 import json
+from pathlib import Path
 
 import pytest
 
+from swiftplus.core.errors import UserError
 from swiftplus.data import DatasetSpec, TokenBudget, prepare_for_training
 from swiftplus.data.prepare import budget_for, recipe_datasets
-from swiftplus.errors import UserError
-from swiftplus.recipe import load_recipe
+from swiftplus.recipe.load import load_recipe
 from tests.data.test_lint_kinds import GOOD, llava
 
 
@@ -73,9 +74,10 @@ lora:
         ("lora", "val_dataset", f"{tmp_path}/b.jsonl", "auto", 0.01)]
 
 
-def test_prepare_stage_writes_what_sft_command_passes_to_swift(tmp_path, media, monkeypatch):
-    from swiftplus.data.prepare import prepare_stage
-    from swiftplus.sft_command import sft_flags
+def test_the_training_gate_writes_what_the_sft_argv_passes_to_swift(tmp_path, media, monkeypatch):
+    from swiftplus.core import runs
+    from swiftplus.data.prepare import prepare_datasets
+    from swiftplus.train.command import sft_flags
 
     rows = [llava(("u", "<image>x"), ("a", "y"), images=["images/a.jpg"]), llava(("u", "q"), ("a", "r"), ("u", "s"))]
     (tmp_path / "train.json").write_text(json.dumps(rows, indent=2))
@@ -89,10 +91,11 @@ lora:
 """)
     recipe = load_recipe(str(recipe_path), []).recipe
     monkeypatch.chdir(tmp_path)  # run directories are relative to where swiftplus runs
-    results = prepare_stage(recipe, "lora")
-    assert [(r.written, r.repaired) for r in results] == [(2, 1)]
+    root = runs.stage_dir(recipe, "lora")
+    hashed = prepare_datasets(recipe, "lora", root, root, "/models/qwen2-vl", environ={})
     local, hub = sft_flags(recipe, "lora", "/models/qwen2-vl")["dataset"]
-    assert local == results[0].out_path and hub == "AI-ModelScope/coco#10"
+    assert hashed == [tmp_path / "train.json", Path(local)] and hub == "AI-ModelScope/coco#10"
     assert (tmp_path / local).is_file()
-    stored = json.loads((tmp_path / "runs" / "r" / "lora" / "data" / "lint.json").read_text())
+    stored = json.loads((tmp_path / "runs" / "r" / "lora" / "lint.json").read_text())
     assert stored["ok"] and stored["budget"]["max_length"] == 1024
+    assert [(d["out"], d["written"], d["repaired"]) for d in stored["datasets"]] == [(local, 2, 1)]

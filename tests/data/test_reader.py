@@ -97,7 +97,7 @@ def test_array_with_a_broken_first_element_still_reads_the_rest(tmp_path):
 
 
 def test_minified_array_broken_early_is_an_error_not_a_short_file(tmp_path):
-    from swiftplus.errors import UserError
+    from swiftplus.core.errors import UserError
 
     path = tmp_path / "m.json"
     path.write_text('[{"id": 1}, {"id": 1 2}, {"id": 3}, {"id": 4}]')

@@ -6,8 +6,8 @@ import os
 import pytest
 
 from swiftplus import fixtures
+from swiftplus.core.process import run, swift_executable
 from swiftplus.data import DatasetSpec, convert_dataset
-from swiftplus.process import run, swift_executable
 from tests.data.test_formats import seed_rows
 
 

@@ -3,8 +3,7 @@ import json
 
 import pytest
 
-from swiftplus.data import DatasetSpec, convert_dataset
-from swiftplus.data import writer
+from swiftplus.data import DatasetSpec, convert_dataset, writer
 from tests.data.test_lint_kinds import llava
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from swiftplus.synthetic import COLOURS
+from swiftplus.data.synthetic import COLOURS
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 CHANCE = 1 / len(COLOURS)
 
 

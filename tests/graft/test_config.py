@@ -1,7 +1,7 @@
 """Donor-derived config rewrite on the real hub configs (pure: no weights, no torch)."""
 import pytest
 
-from swiftplus.errors import UserError
+from swiftplus.core.errors import UserError
 from swiftplus.graft.config import donor_text_params, rescale_mrope_section, token_ids_everywhere
 from swiftplus.graft.families import TokenPlan, family_for
 from tests.graft.hub_configs import QWEN2_5_VL_7B, QWEN3_0_6B, QWEN3_8B, QWEN3_VL_2B

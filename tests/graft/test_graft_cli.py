@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO
+
 REPORT_KEYS = {"copied", "zero_init", "fresh_init", "dropped"}
 
 
@@ -106,9 +107,9 @@ def test_interrupted_graft_leaves_no_output(tmp_path):
 
 
 def test_graft_fetches_from_the_recipes_hub_when_the_section_names_none(monkeypatch):
-    from swiftplus import hub
-    from swiftplus.commands.graft import graft_recipe
-    from swiftplus.recipe_schema import Recipe
+    from swiftplus.core import hub
+    from swiftplus.graft.recipe import graft_recipe
+    from swiftplus.recipe.schema import Recipe
 
     asked = []
 

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from swiftplus.errors import UserError
+from swiftplus.core.errors import UserError
 from swiftplus.graft import MARKER, REPORT, graft
 from swiftplus.graft.safetensors_io import scan_checkpoint
 from tests.graft.conftest import PAIRS, QK_NORM, quiet
@@ -143,11 +143,11 @@ def test_idempotent_and_atomic(built, tmp_path, monkeypatch):
     with pytest.raises(UserError, match="already exists and was not produced"):
         graft(template, donor, out, seed=1, proof=False, log=quiet)
 
-    import swiftplus.graft.safetensors_io as sio
+    import swiftplus.graft as graft_module
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
-    monkeypatch.setattr(sio, "write_checkpoint", interrupted)
+    monkeypatch.setattr(graft_module, "write_checkpoint", interrupted)
     with pytest.raises(KeyboardInterrupt):
         graft(template, donor, tmp_path / "h", proof=False, log=quiet)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g"]  # no output, no temp left behind

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.conftest import assert_none_left
 from tests.graft.conftest import FAMILIES, PAIRS
+from tests.helpers import assert_none_left
 
 SWIFT = str(Path(sys.executable).parent / "swift")
 
@@ -77,8 +77,8 @@ def _ask(endpoint, content) -> dict:
 def test_swift_deploy_answers_an_image_request(grafted, built, family, tmp_path):
     from PIL import Image
 
-    from swiftplus.deploy import serving
-    from swiftplus.recipe import load_recipe
+    from swiftplus.recipe.load import load_recipe
+    from swiftplus.serve.server import serving
     out = grafted(family).output_dir
     recipe = load_recipe(str(_recipe(tmp_path, family, out, built))).recipe
     png = io.BytesIO()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from swiftplus.errors import UserError
+from swiftplus.core.errors import UserError
 from swiftplus.graft import safetensors_io as sio
 from swiftplus.graft.fresh import fresh_producer
 

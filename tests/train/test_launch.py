@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from swiftplus.distributed import resolve
+from swiftplus.train.topology import resolve
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = [REPO / "launch/node.sh", REPO / "launch/slurm.sbatch"]
 
 

@@ -1,7 +1,7 @@
 """The loss curve comes from swift's logging.jsonl, appended across resumed attempts."""
 import json
 
-from swiftplus.loss_plot import draw, read_series
+from swiftplus.train.loss_plot import draw, read_series
 
 
 def rows(steps, total=6, offset=0.0):

@@ -3,13 +3,12 @@ import json
 
 import pytest
 
-from swiftplus import runs
-from swiftplus.errors import UserError
-from swiftplus.recipe import load_recipe
-from swiftplus.stage_state import completion, decide, init_model, stage_state
-from swiftplus.train import prepare
-
-from .conftest import link_last, make_checkpoint, write_safetensors
+from swiftplus.core import runs
+from swiftplus.core.errors import UserError
+from swiftplus.recipe.load import load_recipe
+from swiftplus.train.run import prepare
+from swiftplus.train.state import completion, decide, init_model, stage_state
+from tests.helpers import link_last, make_checkpoint, write_safetensors
 
 
 @pytest.fixture
@@ -216,7 +215,7 @@ def test_a_stage_still_running_here_is_not_started_twice(recipe_file, tmp_path):
 def test_zombies_do_not_count_as_running():
     import subprocess
 
-    from swiftplus.process import group_alive, group_running
+    from swiftplus.core.process import group_alive, group_running
 
     child = subprocess.Popen(["true"], start_new_session=True)
     import time

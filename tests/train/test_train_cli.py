@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from .conftest import link_last, make_checkpoint, write_safetensors
+from tests.helpers import link_last, make_checkpoint, write_safetensors
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_make_stage1_with_a_misspelled_flag_stops_at_once(recipe, tmp_path):
     import subprocess
     import sys
 
-    from .conftest import REPO
+    from tests.helpers import REPO
 
     r = subprocess.run(["make", "-C", str(REPO), "stage1", f"RECIPE={recipe('  num_train_epoch: 2')}",
                         f"PY={sys.executable}"], capture_output=True, text=True,

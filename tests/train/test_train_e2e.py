@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import REPO, run_cli
+
 from . import e2e
-from .conftest import REPO, run_cli
 
 pytestmark = pytest.mark.slow
 

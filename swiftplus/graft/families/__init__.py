@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swiftplus.errors import UserError
+from swiftplus.core.errors import UserError
+from swiftplus.graft.config import VISION_TOKEN_KEYS
+from swiftplus.plugins import PLUGINS_DIR
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,7 @@ class Family:
     def plugin_path(self) -> Path | None:
         if not self.swift_plugin:
             return None
-        import swiftplus.plugins as plugins
-        return Path(plugins.__file__).parent / self.swift_plugin
+        return PLUGINS_DIR / self.swift_plugin
 
     def swift_info(self) -> dict:
         plugin = self.plugin_path()
@@ -82,7 +83,6 @@ class Family:
 
 def qwen_vision_tokens(template_cfg: dict, template_tok, donor_tok) -> TokenPlan:
     """Qwen-VL templates keep their vision token ids; the donor's tokenizer must carry the same tokens there."""
-    from swiftplus.graft.config import VISION_TOKEN_KEYS
     ids = {k: template_cfg[k] for k in VISION_TOKEN_KEYS if isinstance(template_cfg.get(k), int)}
     required = {}
     for key, tid in ids.items():

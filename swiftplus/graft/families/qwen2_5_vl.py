@@ -7,7 +7,7 @@ from the donor.
 """
 from __future__ import annotations
 
-from swiftplus.errors import UserError
+from swiftplus.core.errors import UserError
 from swiftplus.graft.config import TEXT_KEYS, donor_text_params, rewrite_qwen_vl_config
 from swiftplus.graft.families import Family, Layout, TokenPlan, qwen_vision_tokens
 

@@ -12,7 +12,7 @@ first `num_hidden_layers` taps and leaves the other mergers out; the model's out
 """
 from __future__ import annotations
 
-from swiftplus.errors import UserError
+from swiftplus.core.errors import UserError
 from swiftplus.graft.config import donor_text_params, rewrite_qwen_vl_config
 from swiftplus.graft.families import Family, Layout, TokenPlan, qwen_vision_tokens
 

@@ -8,7 +8,8 @@ ms-swift has no SmolVLM model type, so the graft ships a plugin (model type + Qw
 """
 from __future__ import annotations
 
-from swiftplus.errors import UserError
+from swiftplus.core.errors import UserError
+from swiftplus.graft.config import rewrite_replacing_text_config
 from swiftplus.graft.families import Family, Layout, TokenPlan
 
 # Qwen3's reserved vision tokens take SmolVLM's marker roles (seed 004 used <|image_pad|> for <image>).
@@ -58,5 +59,4 @@ class SmolVLM(Family):
         return TokenPlan({"image_token_id": required[IMAGE_TOKEN]}, required, extra)
 
     def rewrite_config(self, template_cfg, donor_cfg, tokens, pad_token_id):
-        from swiftplus.graft.config import rewrite_replacing_text_config
         return rewrite_replacing_text_config(template_cfg, donor_cfg, tokens.ids, pad_token_id)

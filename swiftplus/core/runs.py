@@ -1,0 +1,217 @@
+"""Every path under runs/<name>, the run record, and the completion markers.
+
+A stage is a function from (recipe, previous stage's run directory) to a new run directory; the
+completion marker is the only thing a later stage trusts. `recipe` here is any object with the schema's
+run_path() / graft_output() (core imports nothing above it).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from swiftplus.core.stages import DEPLOY, EVAL, GRAFT
+
+COMPLETE = "complete.json"
+
+
+def run_root(recipe) -> Path:
+    return Path(recipe.run_path())
+
+
+def stage_dir(recipe, stage: str) -> Path:
+    """runs/<name>/<stage>: graft, stage1, stage2, lora, export, deploy, eval."""
+    if stage == GRAFT:
+        return Path(recipe.graft_output() or run_root(recipe) / GRAFT)
+    return run_root(recipe) / stage
+
+
+def output_dir(recipe, stage: str) -> Path:
+    """Where `swift sft` writes (the directory holding checkpoint-N), and the export's merged model."""
+    return stage_dir(recipe, stage) / "output"
+
+
+def partial_dir(recipe, stage: str) -> Path:
+    """Where `swift export` writes; renamed to output_dir once the merged checkpoint is whole."""
+    return output_dir(recipe, stage).with_name("output.partial")
+
+
+def converted_dataset(stage_root: Path, prefix: str, index: int, source: str) -> Path:
+    """The jsonl a local dataset entry is converted into, inside the stage that trains on it."""
+    return Path(stage_root) / "data" / f"{prefix}-{index}-{Path(source).stem}.jsonl"
+
+
+def lint_record(record: Path) -> Path:
+    return Path(record) / "lint.json"
+
+
+def deploy_dir(recipe) -> Path:
+    return run_root(recipe) / DEPLOY
+
+
+def server_record(recipe) -> Path:
+    """The detached endpoint's record (runs/<name>/deploy/server.json)."""
+    return deploy_dir(recipe) / "server.json"
+
+
+def server_log(recipe, port: int | None = None, log_dir: Path | None = None) -> Path:
+    """server.log, or server-PORT.log beside a detached endpoint's log."""
+    name = "server.log" if port is None else f"server-{port}.log"
+    return Path(log_dir or deploy_dir(recipe)) / name
+
+
+def eval_dir(recipe) -> Path:
+    return run_root(recipe) / EVAL
+
+
+def eval_set_copy(recipe, name: str) -> Path:
+    """Where a local eval set whose media paths had to be made absolute is rewritten."""
+    return eval_dir(recipe) / "data" / name
+
+
+def perf_dir(recipe) -> Path:
+    return run_root(recipe) / "perf"
+
+
+def task_dir(recipe) -> Path:
+    """The synthetic task's images and rows."""
+    return run_root(recipe) / "task"
+
+
+def report_path(recipe) -> Path:
+    return run_root(recipe) / "report.md"
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def read_complete(directory: Path) -> dict[str, Any] | None:
+    return read_json(Path(directory) / COMPLETE)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    tmp.replace(path)
+
+
+def final_checkpoint(recipe, stage: str, pick: str = "last") -> Path | None:
+    """The checkpoint a completed stage handed on; None while the stage is not complete."""
+    if stage == GRAFT:
+        d = stage_dir(recipe, GRAFT)
+        return d if read_complete(d) is not None or (d / "swiftplus_graft.json").is_file() else None
+    done = read_complete(stage_dir(recipe, stage))
+    if not done:
+        return None
+    key = "best_checkpoint" if pick == "best" else "checkpoint"
+    value = done.get(key) or done.get("checkpoint")
+    return Path(value) if value else None
+
+
+# --- the run record: what ran, with what, on what; the completion marker comes last -------------------
+
+RECORD_FILES = ("recipe.yaml", "argv.json", "env.json", "versions.json", "inputs.json")
+# Ambient variables worth recording (they change what swift does); anything secret-looking never is.
+RECORDED_ENV_PREFIXES = ("CUDA_", "NCCL_", "NPROC_PER_NODE", "NNODES", "NODE_RANK", "MASTER_", "SLURM_", "MLP_",
+                         "MAX_PIXELS", "MIN_PIXELS", "VIDEO_", "FPS", "IMAGE_", "HF_", "MODELSCOPE_", "TRANSFORMERS_",
+                         "PYTORCH_", "OMP_NUM_THREADS", "TORCH_", "SWIFT_", "SWIFTPLUS_")
+SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "CREDENTIAL")
+
+
+def record_dir(stage_root: Path, node_rank: int = 0) -> Path:
+    """Node 0 records into the stage directory; other nodes beside it, so a shared filesystem keeps both."""
+    return Path(stage_root) if node_rank == 0 else Path(stage_root) / f"node-{node_rank}"
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def recorded_env(explicit: dict[str, str], environ: dict[str, str]) -> dict[str, dict[str, str]]:
+    """What swiftplus set for the child, and the ambient variables that steer training (no secrets)."""
+    def secret(key: str) -> bool:
+        return any(w in key.upper() for w in SECRET_WORDS)
+
+    ambient = {k: v for k, v in environ.items()
+               if k.startswith(RECORDED_ENV_PREFIXES) and not secret(k) and k not in explicit}
+    return {"set": {k: v for k, v in explicit.items() if not secret(k)}, "ambient": dict(sorted(ambient.items()))}
+
+
+def write_record(directory: Path, *, recipe_data: dict, argv: list[str], env: dict, versions: dict,
+                 inputs: dict) -> None:
+    import yaml
+
+    directory = Path(directory)
+    write_text_atomic(directory / "recipe.yaml", yaml.safe_dump(recipe_data, sort_keys=False, allow_unicode=True))
+    write_json_atomic(directory / "argv.json", argv)
+    write_json_atomic(directory / "env.json", env)
+    write_json_atomic(directory / "versions.json", versions)
+    write_json_atomic(directory / "inputs.json", inputs)
+
+
+def append_attempt(directory: Path, entry: dict) -> None:
+    """attempts.jsonl: one line per launch (start, resume, outcome), never rewritten."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "attempts.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
+
+
+def mark_complete(stage_root: Path, info: dict) -> None:
+    """The last write of a stage: a later stage trusts nothing else."""
+    write_json_atomic(Path(stage_root) / COMPLETE, info)
+
+
+def file_digest(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def safetensors_header_digest(path: Path) -> str:
+    """sha256 of a safetensors header (names, dtypes, shapes, offsets): cheap for any size of weights."""
+    import hashlib
+    import struct
+
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        return hashlib.sha256(f.read(n)).hexdigest()
+
+
+def model_fingerprint(model_dir: Path) -> dict[str, Any]:
+    """Hashes of a checkpoint's config, index and weight headers: enough to tell two inputs apart."""
+    model_dir = Path(model_dir)
+    out: dict[str, Any] = {"path": str(model_dir.resolve())}
+    for name in ("config.json", "model.safetensors.index.json", "adapter_config.json"):
+        if (model_dir / name).is_file():
+            out[name] = file_digest(model_dir / name)
+    headers = {p.name: safetensors_header_digest(p) for p in sorted(model_dir.glob("*.safetensors"))}
+    if headers:
+        out["safetensors_headers"] = headers
+    return out
+
+
+def input_hashes(init: str, datasets: list[Path]) -> dict[str, Any]:
+    init_path = Path(init)
+    model = model_fingerprint(init_path) if init_path.is_dir() else {"hub_id": init}
+    files = {}
+    for p in datasets:
+        p = Path(p)
+        if p.is_file():
+            files[str(p)] = {"sha256": file_digest(p), "bytes": p.stat().st_size}
+    return {"init": model, "datasets": files}

@@ -1,0 +1,129 @@
+"""Recipe -> which checkpoint is served and the `swift deploy` argv and environment that serve it (pure:
+reads only completion markers). `plan` prints launch() and server.py starts exactly it."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from swiftplus.core import runs, stages
+from swiftplus.core.argv import flag_args
+from swiftplus.core.errors import UserError
+from swiftplus.core.stages import EXPORT, GRAFT, LORA
+from swiftplus.plugins import plugin_paths
+from swiftplus.recipe.schema import Recipe
+from swiftplus.train.state import resolve_init
+
+DEFAULT_HOST, DEFAULT_PORT, DEFAULT_READY_TIMEOUT = "127.0.0.1", 8000, 900.0
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    source: str  # a stage of stages.SOURCES, or path
+    model: str
+    adapters: str | None
+    resolved: bool  # False while the source stage has not completed (plan shows a placeholder)
+
+
+def default_source(recipe: Recipe) -> str:
+    for stage in stages.present(recipe, stages.DEPLOY_DEFAULT):
+        return stage
+    raise UserError("nothing to deploy: the recipe has no graft, stage1, stage2 or lora section; pass --from PATH")
+
+
+def served_model(recipe: Recipe, source: str | None = None) -> ServedModel:
+    if source in (None, "auto"):
+        source = recipe.deploy.from_ if recipe.deploy is not None and recipe.deploy.from_ != "auto" else default_source(recipe)
+    if source not in stages.SOURCES:
+        return path_model(recipe, source)
+    if getattr(recipe, source) is None:
+        raise UserError(f"cannot deploy from {source}: the recipe has no {source} section")
+    if source == GRAFT:
+        return ServedModel(GRAFT, str(runs.stage_dir(recipe, GRAFT)), None, True)
+    if source == EXPORT:
+        done = runs.read_complete(runs.stage_dir(recipe, EXPORT))
+        path = done.get("checkpoint") if done else None
+        return ServedModel(EXPORT, path or "<export: merged model>", None, bool(path))
+    ckpt = runs.final_checkpoint(recipe, source)
+    placeholder = f"<{source}: final checkpoint>"
+    if source == LORA:
+        base, ok = resolve_init(recipe, LORA)
+        return ServedModel(LORA, base, str(ckpt) if ckpt else placeholder, ok and ckpt is not None)
+    return ServedModel(source, str(ckpt) if ckpt else placeholder, None, ckpt is not None)
+
+
+def path_model(recipe: Recipe, path: str) -> ServedModel:
+    """--from PATH: a full checkpoint, or a LoRA checkpoint served on top of its base model."""
+    p = Path(path).expanduser()
+    if (p / "adapter_config.json").is_file() and not (p / "config.json").is_file():
+        if recipe.lora is not None:
+            base, ok = resolve_init(recipe, LORA)
+        else:
+            base = json.loads((p / "adapter_config.json").read_text()).get("base_model_name_or_path")
+            ok = bool(base)
+        if not base:
+            raise UserError(f"{p} holds LoRA adapters but names no base model (base_model_name_or_path in "
+                            "adapter_config.json); add a lora section with init: BASE to the recipe")
+        return ServedModel("path", str(base), str(p), ok)
+    return ServedModel("path", str(p) if p.exists() else path, None, True)
+
+
+def served_name(recipe: Recipe) -> str:
+    if recipe.deploy is not None and recipe.deploy.flags.get("served_model_name"):
+        return str(recipe.deploy.flags["served_model_name"])
+    return recipe.name
+
+
+def deploy_flags(recipe: Recipe, served: ServedModel, port: int | None = None, host: str | None = None,
+                 api_key: str | None = None) -> dict:
+    section = recipe.deploy
+    # No check_model here: it is a training flag; `swift deploy` rejects it as an unknown argument.
+    flags: dict = {"model": served.model, "adapters": served.adapters, "infer_backend": "transformers"}
+    flags.update(recipe.swift)
+    if section is not None:
+        flags.update(section.flags)
+    flags.update(model=served.model, adapters=served.adapters, served_model_name=served_name(recipe))
+    flags["host"] = host or (section.host if section is not None else DEFAULT_HOST)
+    flags["port"] = port if port is not None else (section.port if section is not None else DEFAULT_PORT)
+    key = api_key or (section.api_key if section is not None else None)
+    if key:
+        flags["api_key"] = key
+    plugins = plugin_paths(recipe.plugins)
+    if plugins:
+        flags["external_plugins"] = plugins
+    return {k: v for k, v in flags.items() if v is not None}
+
+
+def deploy_argv(recipe: Recipe, served: ServedModel, port: int | None = None, swift: str = "swift") -> list[str]:
+    return [swift, "deploy", *flag_args(deploy_flags(recipe, served, port))]
+
+
+@dataclass
+class Launch:
+    """Everything decided before `swift deploy` starts: what plan prints and server.Server runs."""
+
+    argv: list[str]
+    env: dict[str, str]
+    host: str
+    port: int
+    model: str  # the served model name clients send
+    served: ServedModel
+    api_key: str | None
+    ready_timeout: float
+    flags: dict = field(default_factory=dict)
+
+
+def launch(recipe: Recipe, served: ServedModel, *, port: int | None = None, host: str | None = None,
+           api_key: str | None = None, swift: str = "swift") -> Launch:
+    flags = deploy_flags(recipe, served, port, host, api_key)
+    section = recipe.deploy
+    return Launch([swift, "deploy", *flag_args(flags)], deploy_env(recipe), str(flags["host"]), int(flags["port"]),
+                  served_name(recipe), served, flags.get("api_key"),
+                  section.ready_timeout if section is not None else DEFAULT_READY_TIMEOUT, flags)
+
+
+def deploy_env(recipe: Recipe) -> dict[str, str]:
+    env = {k: str(v) for k, v in recipe.env.items()}
+    if recipe.deploy is not None:
+        env.update({k: str(v) for k, v in recipe.deploy.env.items()})
+    return env

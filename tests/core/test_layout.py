@@ -1,0 +1,157 @@
+"""The package layout's rules, read from the source with ast (nothing is imported or executed):
+imports point one way with no circle, heavy libraries load only inside functions, stage names and
+run-directory paths each come from one module."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.helpers import REPO
+
+PACKAGE = REPO / "swiftplus"
+# commands -> pipeline -> step packages -> recipe -> core. A module may import its own package or a lower rank.
+RANKS = {"core": 0, "plugins": 0, "recipe": 1, "fixtures": 1, "data": 2, "graft": 2, "train": 3, "export": 4,
+         "serve": 4, "evaluate": 5, "pipeline": 6, "commands": 7, "cli": 8, "__main__": 9, "__init__": 0}
+HEAVY = ("torch", "swift", "evalscope", "transformers", "vllm", "deepspeed", "peft", "accelerate", "modelscope",
+         "datasets", "matplotlib", "numpy", "safetensors")
+STAGE_ONLY = {"graft", "stage1", "stage2", "lora"}
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = ".".join(path.relative_to(REPO).with_suffix("").parts)
+        out[name.removesuffix(".__init__")] = path
+    return out
+
+
+MODULES = modules()
+
+
+def imports(name: str, path: Path, *, top_level_only: bool = False) -> list[tuple[str, int]]:
+    """(imported module, line) for every import in the file; relative imports resolved."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    found = []
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found += [(a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            base = node.module or ""
+            if node.level:
+                parts = name.split(".")
+                pkg = parts if path.name == "__init__.py" else parts[:-1]
+                base = ".".join(pkg[: len(pkg) - node.level + 1] + ([base] if base else []))
+            found += [(base, node.lineno)] + [(f"{base}.{a.name}", node.lineno) for a in node.names]
+    return found
+
+
+def internal(target: str) -> str | None:
+    while target and target not in MODULES:
+        target = target.rpartition(".")[0]
+    return target or None
+
+
+def graph() -> dict[str, set[str]]:
+    edges = {}
+    for name, path in MODULES.items():
+        deps = set()
+        for target, _ in imports(name, path):
+            t = internal(target)
+            if t and t != name and not name.startswith(t + "."):  # a module may use its own package's __init__
+                deps.add(t)
+        edges[name] = deps
+    return edges
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in edges:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def package_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def test_the_cycle_finder_finds_a_planted_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_import_cycle_among_swiftplus_modules():
+    assert cycles(graph()) == []
+
+
+def test_imports_point_one_way():
+    wrong = []
+    for name, deps in graph().items():
+        mine = package_of(name)
+        for dep in deps:
+            theirs = package_of(dep)
+            if theirs != mine and RANKS[theirs] >= RANKS[mine]:
+                wrong.append(f"{name} imports {dep} ({mine} may import only lower layers)")
+    assert wrong == []
+
+
+def test_heavy_libraries_are_imported_only_inside_functions():
+    # fixtures build tiny models (torch is what they are about); plugins run inside swift's own process
+    found = [f"{path.relative_to(REPO)}:{line}: {target}" for name, path in MODULES.items()
+             if not name.startswith(("swiftplus.fixtures", "swiftplus.plugins."))
+             for target, line in imports(name, path, top_level_only=True) if target.split(".")[0] in HEAVY]
+    assert found == []
+
+
+def test_stage_names_are_spelled_out_only_in_core_stages():
+    found = []
+    for name, path in MODULES.items():
+        if name == "swiftplus.core.stages":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+                values = {e.value for e in node.elts if isinstance(e, ast.Constant)}
+                if len(values & STAGE_ONLY) >= 2:
+                    found.append(f"{path.relative_to(REPO)}:{node.lineno}: {sorted(values & STAGE_ONLY)}")
+            elif isinstance(node, ast.Constant) and node.value in ("stage1", "stage2"):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}: {node.value!r}")
+    assert found == []
+
+
+def test_run_directory_paths_come_from_core_runs():
+    """Only core/runs.py joins paths onto a recipe's run directory."""
+    found = []
+    for name, path in MODULES.items():
+        if name == "swiftplus.core.runs":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            call = node.func if isinstance(node, ast.Call) else None
+            if call is not None and getattr(call, "attr", getattr(call, "id", None)) in ("run_root", "run_path"):
+                if name != "swiftplus.recipe.schema":  # where run_dir's default is defined
+                    found.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert found == []

@@ -1,0 +1,53 @@
+"""The run record: what ran, with what, on which inputs; never a secret."""
+import json
+
+import yaml
+
+from swiftplus.core import runs
+from tests.helpers import write_safetensors
+
+
+def test_recorded_env_keeps_what_steers_training_and_drops_secrets():
+    env = runs.recorded_env({"MAX_PIXELS": "3136", "NNODES": "2", "HF_TOKEN": "x"},
+                            {"CUDA_VISIBLE_DEVICES": "0,1", "HOME": "/root", "MODELSCOPE_API_TOKEN": "y",
+                             "WANDB_API_KEY": "z", "SLURM_JOB_ID": "7", "MAX_PIXELS": "999"})
+    assert env["set"] == {"MAX_PIXELS": "3136", "NNODES": "2"}
+    assert env["ambient"] == {"CUDA_VISIBLE_DEVICES": "0,1", "SLURM_JOB_ID": "7"}
+    assert "x" not in json.dumps(env) and "y" not in json.dumps(env)
+
+
+def test_input_hashes_tell_models_and_datasets_apart(tmp_path):
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text('{"a": 1}')
+    write_safetensors(model / "model.safetensors", ("x", "y"))
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"messages": []}\n')
+    first = runs.input_hashes(str(model), [data, tmp_path / "absent.jsonl"])
+    assert set(first["init"]) == {"path", "config.json", "safetensors_headers"}
+    assert list(first["datasets"]) == [str(data)] and first["datasets"][str(data)]["bytes"] == 17
+    write_safetensors(model / "model.safetensors", ("x", "z"))  # another tensor name: another header
+    data.write_text('{"messages": [1]}\n')
+    second = runs.input_hashes(str(model), [data])
+    assert first["init"]["config.json"] == second["init"]["config.json"]
+    assert first["init"]["safetensors_headers"] != second["init"]["safetensors_headers"]
+    assert first["datasets"][str(data)]["sha256"] != second["datasets"][str(data)]["sha256"]
+    assert runs.input_hashes("Qwen/Qwen3-8B", [])["init"] == {"hub_id": "Qwen/Qwen3-8B"}
+
+
+def test_write_record_and_attempts(tmp_path):
+    runs.write_record(tmp_path, recipe_data={"name": "r", "stage1": {"learning_rate": 1e-4}}, argv=["swift", "sft"],
+                      env={"set": {}, "ambient": {}}, versions={"ms-swift": "4.6.0"}, inputs={})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(runs.RECORD_FILES)
+    assert yaml.safe_load((tmp_path / "recipe.yaml").read_text())["stage1"]["learning_rate"] == 1e-4
+    runs.append_attempt(tmp_path, {"event": "start"})
+    runs.append_attempt(tmp_path, {"event": "exit", "rc": 0})
+    lines = (tmp_path / "attempts.jsonl").read_text().splitlines()
+    assert [json.loads(x)["event"] for x in lines] == ["start", "exit"]
+    assert runs.record_dir(tmp_path, 0) == tmp_path and runs.record_dir(tmp_path, 2) == tmp_path / "node-2"
+
+
+def test_completion_marker_is_atomic(tmp_path):
+    runs.mark_complete(tmp_path, {"checkpoint": "c"})
+    assert runs.read_complete(tmp_path) == {"checkpoint": "c"}
+    assert [p.name for p in tmp_path.iterdir()] == ["complete.json"]  # no temporary left behind
