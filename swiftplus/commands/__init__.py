@@ -1,0 +1,1 @@
+"""One thin adapter per verb: parse arguments, call one function."""

@@ -1,0 +1,1 @@
+"""What every step shares; imports nothing above it: errors, stages, runs, process, ports, argv, hub, tools."""
