@@ -12,6 +12,36 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["MODELSCOPE_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Every test runs on CPU, as calibrated, whatever GPUs the machine has; tests marked `gpu` get them back.
+VISIBLE_GPUS = os.environ.get("CUDA_VISIBLE_DEVICES")
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
+
+def has_gpu() -> bool:
+    import shutil
+    import subprocess
+
+    if VISIBLE_GPUS == "" or not shutil.which("nvidia-smi"):
+        return False
+    out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
+    return out.returncode == 0 and "GPU" in out.stdout
+
+
+def pytest_collection_modifyitems(config, items):
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu_items and not has_gpu():
+        skip = pytest.mark.skip(reason="needs a CUDA GPU (nvidia-smi finds none)")
+        for item in gpu_items:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _gpu_tests_see_the_gpus(request, monkeypatch):
+    if request.node.get_closest_marker("gpu"):
+        if VISIBLE_GPUS is None:
+            monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+        else:
+            monkeypatch.setenv("CUDA_VISIBLE_DEVICES", VISIBLE_GPUS)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 """Verbs that only read: validate, plan, ls, cp, doctor."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -9,7 +8,7 @@ from pathlib import Path
 
 from swiftplus.core import stages
 from swiftplus.core.errors import UserError
-from swiftplus.pipeline.plan import plan, render
+from swiftplus.pipeline.plan import as_json, plan, render
 from swiftplus.recipe.load import find_recipe, load_recipe, shipped_recipes
 
 
@@ -25,7 +24,7 @@ def show_plan(args) -> int:
     wanted = [stages.ALIASES.get(s, s) for s in args.stage] if args.stage else None
     steps = plan(loaded, wanted)
     if args.json:
-        print(json.dumps([s.__dict__ for s in steps], indent=2, default=str))
+        print(as_json(steps))
     else:
         print(f"# plan for {loaded.path} (nothing is run)\n")
         print(render(steps))

@@ -5,6 +5,8 @@ import json
 import shlex
 from typing import Any, Iterable, Mapping
 
+from swiftplus.core.secrets import redact_env
+
 
 def flag_value(value: Any) -> list[str]:
     if isinstance(value, bool):
@@ -29,6 +31,7 @@ def flag_args(flags: Mapping[str, Any]) -> list[str]:
 
 
 def shell_line(argv: Iterable[str], env: Mapping[str, str] | None = None) -> str:
-    """For display only (plan / --dry-run); commands themselves always run as argv lists."""
-    parts = [f"{k}={shlex.quote(str(v))}" for k, v in (env or {}).items()]
+    """For display only (plan / --dry-run); commands themselves always run as argv lists. Secret-named
+    variables are shown masked."""
+    parts = [f"{k}={shlex.quote(str(v))}" for k, v in redact_env(env or {}).items()]
     return " ".join(parts + [shlex.quote(a) for a in argv])

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from swiftplus.core.secrets import is_secret, redact
 from swiftplus.core.stages import DEPLOY, EVAL, GRAFT
 
 COMPLETE = "complete.json"
@@ -122,7 +123,6 @@ RECORD_FILES = ("recipe.yaml", "argv.json", "env.json", "versions.json", "inputs
 RECORDED_ENV_PREFIXES = ("CUDA_", "NCCL_", "NPROC_PER_NODE", "NNODES", "NODE_RANK", "MASTER_", "SLURM_", "MLP_",
                          "MAX_PIXELS", "MIN_PIXELS", "VIDEO_", "FPS", "IMAGE_", "HF_", "MODELSCOPE_", "TRANSFORMERS_",
                          "PYTORCH_", "OMP_NUM_THREADS", "TORCH_", "SWIFT_", "SWIFTPLUS_")
-SECRET_WORDS = ("TOKEN", "KEY", "SECRET", "PASSWORD", "CREDENTIAL")
 
 
 def record_dir(stage_root: Path, node_rank: int = 0) -> Path:
@@ -140,12 +140,9 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def recorded_env(explicit: dict[str, str], environ: dict[str, str]) -> dict[str, dict[str, str]]:
     """What swiftplus set for the child, and the ambient variables that steer training (no secrets)."""
-    def secret(key: str) -> bool:
-        return any(w in key.upper() for w in SECRET_WORDS)
-
     ambient = {k: v for k, v in environ.items()
-               if k.startswith(RECORDED_ENV_PREFIXES) and not secret(k) and k not in explicit}
-    return {"set": {k: v for k, v in explicit.items() if not secret(k)}, "ambient": dict(sorted(ambient.items()))}
+               if k.startswith(RECORDED_ENV_PREFIXES) and not is_secret(k) and k not in explicit}
+    return {"set": {k: v for k, v in explicit.items() if not is_secret(k)}, "ambient": dict(sorted(ambient.items()))}
 
 
 def write_record(directory: Path, *, recipe_data: dict, argv: list[str], env: dict, versions: dict,
@@ -153,7 +150,8 @@ def write_record(directory: Path, *, recipe_data: dict, argv: list[str], env: di
     import yaml
 
     directory = Path(directory)
-    write_text_atomic(directory / "recipe.yaml", yaml.safe_dump(recipe_data, sort_keys=False, allow_unicode=True))
+    write_text_atomic(directory / "recipe.yaml", yaml.safe_dump(redact(recipe_data), sort_keys=False,
+                                                                 allow_unicode=True))
     write_json_atomic(directory / "argv.json", argv)
     write_json_atomic(directory / "env.json", env)
     write_json_atomic(directory / "versions.json", versions)

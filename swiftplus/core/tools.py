@@ -45,7 +45,7 @@ class FlagsUnavailable(Exception):
     """The tool is not installed or its argument classes could not be found."""
 
 
-def _module_file(module: str) -> Path | None:
+def module_file(module: str) -> Path | None:
     top, *rest = module.split(".")
     spec = importlib.util.find_spec(top)  # a top-level lookup does not execute the package
     if spec is None or not spec.submodule_search_locations:
@@ -67,7 +67,7 @@ def _resolve_relative(module: str, is_package: bool, node: ast.ImportFrom) -> st
 
 
 @lru_cache(maxsize=None)
-def _parse(path: Path) -> ast.Module:
+def parse_source(path: Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
 
@@ -110,10 +110,10 @@ def _find_class(module: str, name: str, depth: int = 0):
     """Locate `class name` defined in or re-exported by `module`; returns (module, ClassDef)."""
     if depth > 12:
         return None
-    path = _module_file(module)
+    path = module_file(module)
     if path is None:
         return None
-    tree = _parse(path)
+    tree = parse_source(path)
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name == name:
             return module, node
@@ -161,7 +161,7 @@ def _version(package: str) -> str:
 def _cache_path(target: str) -> Path | None:
     module, _ = TARGETS[target]
     top = module.split(".")[0]
-    path = _module_file(module)
+    path = module_file(module)
     if path is None:
         return None
     stamp = f"v3:{target}:{_version(top)}:{path}:{path.stat().st_mtime_ns}:{_version('transformers')}"

@@ -6,6 +6,18 @@ from swiftplus.data import kinds as K
 STYLE = {K.ERROR: "red", K.REPAIRED: "yellow", K.WARNING: "cyan"}
 
 
+def shown_issues(issues, show: int) -> list[tuple]:
+    """(issue, how many rows of its file share its kind) for the first `show` lines: errors first, one line per
+    row; a repair or warning that repeats through a file (a relative path resolved beside the manifest, on
+    every row) once per file with its count, so it cannot push the errors off the first screen."""
+    errors = [(i, 1) for i in issues if i.severity == K.ERROR]
+    notes: dict[tuple, list] = {}
+    for i in issues:
+        if i.severity != K.ERROR:
+            notes.setdefault((i.file, i.kind), []).append(i)
+    return (errors + [(same[0], len(same)) for same in notes.values()])[:show]
+
+
 def render(report, result=None, show: int = 20) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -27,14 +39,15 @@ def render(report, result=None, show: int = 20) -> None:
             kinds.add_row(kind, f"[{STYLE[sev]}]{sev}[/]", f"{n:,}", K.KINDS[kind][1])
         console.print(kinds)
 
-    shown = sorted(report.issues, key=lambda i: i.severity != K.ERROR)[:show]
+    shown = shown_issues(report.issues, show)
     if shown:
-        issues = Table(title=f"first {len(shown)} of {len(report.issues) + report.issues_omitted:,} issues",
-                       title_justify="left")
+        issues = Table(title=f"first issues of {len(report.issues) + report.issues_omitted:,} (a repair or warning "
+                             "that repeats through a file: once, with its count)", title_justify="left")
         for col in ("where", "kind", "message"):
             issues.add_column(col, overflow="fold")
-        for i in shown:
-            issues.add_row(f"{i.file}:{i.line}", f"[{STYLE[i.severity]}]{i.kind}[/]", i.message)
+        for i, count in shown:
+            more = f" [dim](and {count - 1:,} more rows of this file like it)[/]" if count > 1 else ""
+            issues.add_row(f"{i.file}:{i.line}", f"[{STYLE[i.severity]}]{i.kind}[/]", i.message + more)
         console.print(issues)
 
     verdict = "[green]clean[/]" if report.ok else "[red]errors[/]"

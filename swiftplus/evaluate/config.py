@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from swiftplus.core.secrets import PLACEHOLDER
 from swiftplus.recipe.schema import BenchmarkEntry, Recipe
 
 LOCAL_DATASET = {"vmcq": "general_vmcq", "vqa": "general_vqa"}
@@ -53,7 +54,9 @@ def _benchmarks(recipe: Recipe) -> list[tuple[str, str, dict, object]]:
 
 def eval_tasks(recipe: Recipe, *, base_url: str, model: str, api_key: str | None, work_dir: str | Path,
                limit=None) -> list[EvalTask]:
-    """One EvalScope task per benchmark (or one VLMEvalKit task), talking to an OpenAI-compatible endpoint."""
+    """One EvalScope task per benchmark (or one VLMEvalKit task), talking to an OpenAI-compatible endpoint.
+    A key is written as secrets.PLACEHOLDER: the EvalScope child fills it in from its environment, so the
+    configs on disk and in `plan` never hold it."""
     ev = recipe.eval
     work_dir = Path(work_dir)
     if ev.backend == "vlmevalkit":
@@ -66,7 +69,7 @@ def eval_tasks(recipe: Recipe, *, base_url: str, model: str, api_key: str | None
         cfg = {
             "model": model,
             "api_url": base_url,
-            "api_key": api_key or "EMPTY",
+            "api_key": PLACEHOLDER if api_key else "EMPTY",
             "eval_type": "openai_api",
             "datasets": [dataset],
             "dataset_args": {dataset: args} if args else {},
@@ -94,7 +97,7 @@ def vlmevalkit_config(recipe: Recipe, *, base_url: str, model: str, api_key: str
     names = [b if isinstance(b, str) else b.name for b in ev.benchmarks]
     model_cfg = {
         "api_base": f"{base_url.rstrip('/')}/chat/completions",
-        "key": api_key or "EMPTY",
+        "key": PLACEHOLDER if api_key else "EMPTY",
         "name": "CustomAPIModel",
         "type": model,
         "temperature": ev.generation_config.get("temperature", 0.0),

@@ -17,6 +17,7 @@ from swiftplus.core import runs
 from swiftplus.core.argv import shell_line
 from swiftplus.core.errors import UserError
 from swiftplus.core.process import run
+from swiftplus.core.secrets import KEY_ENV
 from swiftplus.recipe.schema import Recipe
 from swiftplus.serve.command import served_model, served_name
 from swiftplus.serve.server import serving
@@ -66,9 +67,15 @@ def check_tokenizer(model_dir: str | Path) -> None:
                         "model's chat_template.jinja into it")
 
 
-def perf_argv(base_url: str, model: str, tokenizer: str, out_dir: Path, s: PerfSettings,
-              api_key: str | None = None) -> list[str]:
-    argv = [sys.executable, "-c", "from evalscope.cli.cli import run_cmd; run_cmd()", "perf",
+# evalscope perf takes the key only as --api-key; it is appended inside the child, from its environment, so it
+# shows in no argv (ps).
+PERF_RUNNER = ("import os, sys\nkey = os.environ.pop(KEY_ENV, None)\nsys.argv += ['--api-key', key] if key else []\n"
+               "from evalscope.cli.cli import run_cmd\nrun_cmd()\n").replace("KEY_ENV", repr(KEY_ENV))
+
+
+def perf_argv(base_url: str, model: str, tokenizer: str, out_dir: Path, s: PerfSettings) -> list[str]:
+    """The evalscope perf command; an API key goes in its environment (perf_env), not here."""
+    return [sys.executable, "-c", PERF_RUNNER, "perf",
             "--url", f"{base_url.rstrip('/')}/chat/completions", "--api", "openai", "--model", model,
             "--dataset", "random_vl", "--tokenizer-path", tokenizer,
             "--image-width", str(s.image_size), "--image-height", str(s.image_size), "--image-num", str(s.images),
@@ -76,9 +83,6 @@ def perf_argv(base_url: str, model: str, tokenizer: str, out_dir: Path, s: PerfS
             "--max-tokens", str(s.max_tokens), "--min-tokens", str(s.max_tokens),
             "--parallel", *map(str, s.parallel), "--number", *map(str, s.number),
             "--outputs-dir", str(out_dir), "--no-timestamp"]
-    if api_key:
-        argv += ["--api-key", api_key]
-    return argv
 
 
 def _finite(v):
@@ -147,8 +151,9 @@ def run_perf(recipe: Recipe, source: str | None = None, *, url: str | None = Non
     # evalscope perf refuses to write over an earlier run's database, and read_results must see only this run
     shutil.rmtree(out / "evalscope", ignore_errors=True)
     with serving(recipe, source, url=url, log_dir=out) as endpoint:
-        argv = perf_argv(endpoint.base_url, endpoint.model, tokenizer, out / "evalscope", s, endpoint.api_key)
-        rc, tail = run(argv, log=out / "perf.log", echo=False)
+        argv = perf_argv(endpoint.base_url, endpoint.model, tokenizer, out / "evalscope", s)
+        rc, tail = run(argv, env={KEY_ENV: endpoint.api_key} if endpoint.api_key else None, log=out / "perf.log",
+                       echo=False)
     if rc != 0:
         raise UserError(f"evalscope perf failed (exit status {rc}); last lines of {out / 'perf.log'}:\n"
                         + "\n".join(tail[-20:]))

@@ -16,6 +16,7 @@ from pathlib import Path
 from swiftplus.core import runs
 from swiftplus.core.errors import UserError
 from swiftplus.core.process import Managed, forwarding_signals
+from swiftplus.core.secrets import KEY_ENV
 from swiftplus.data import synthetic
 from swiftplus.evaluate import local_sets
 from swiftplus.evaluate.config import VLMEVALKIT, EvalTask, eval_tasks
@@ -27,7 +28,9 @@ from swiftplus.serve.endpoint import Endpoint
 from swiftplus.serve.server import serving
 
 # Runs every task config of one endpoint in a single interpreter: EvalScope's imports cost seconds.
-RUNNER = "import json, sys\nfrom evalscope.run import run_task\nrun_task(json.load(open(sys.argv[1])))\n"
+# The API key comes from the environment into the configs' placeholders (secrets.PLACEHOLDER), never from disk.
+RUNNER = ("import json, os, sys\nfrom evalscope.run import run_task\nfrom swiftplus.core.secrets import KEY_ENV, "
+          "fill_placeholder\nrun_task(fill_placeholder(json.load(open(sys.argv[1])), os.environ.pop(KEY_ENV, 'EMPTY')))\n")
 
 
 def require_eval(recipe: Recipe) -> None:
@@ -68,7 +71,7 @@ def check_backend(recipe: Recipe) -> None:
                         "`pip install 'evalscope[vlmeval]'`, or use EvalScope's own benchmarks (eval.backend: native)")
 
 
-def run_tasks(tasks: list[EvalTask], work_dir: Path, echo: bool = True) -> None:
+def run_tasks(tasks: list[EvalTask], work_dir: Path, echo: bool = True, api_key: str | None = None) -> None:
     """All tasks in one EvalScope child process group; UserError with its last lines if it fails."""
     for task in tasks:  # stale reports of an earlier run must not be read as this run's
         shutil.rmtree(task.work_dir, ignore_errors=True)
@@ -77,7 +80,8 @@ def run_tasks(tasks: list[EvalTask], work_dir: Path, echo: bool = True) -> None:
     runs.write_json_atomic(config_file, [t.config for t in tasks])
     log = work_dir / "evalscope.log"
     log.write_bytes(b"")
-    managed = Managed([sys.executable, "-c", RUNNER, str(config_file)], log=log, echo=echo)
+    managed = Managed([sys.executable, "-c", RUNNER, str(config_file)], env={KEY_ENV: api_key} if api_key else None,
+                      log=log, echo=echo)
     with managed, forwarding_signals(managed):
         rc = managed.wait()
     if rc != 0:
@@ -91,7 +95,7 @@ def evaluate_endpoint(recipe: Recipe, endpoint: Endpoint, work_dir: Path, *, lab
     tasks = tasks_for(recipe, endpoint, work_dir, limit, local_paths)
     if not tasks:
         raise UserError("the recipe's eval section names no benchmark: add eval.benchmarks or eval.local")
-    run_tasks(tasks, work_dir, echo=echo)
+    run_tasks(tasks, work_dir, echo=echo, api_key=endpoint.api_key)
     model = f"{endpoint.model} ({label})" if label != "external" else endpoint.model
     rows = []
     for task in tasks:

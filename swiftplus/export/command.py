@@ -9,6 +9,7 @@ from pathlib import Path
 
 from swiftplus.core import runs, stages
 from swiftplus.core.argv import flag_args
+from swiftplus.core.choices import SERVE_ATTN_IMPL
 from swiftplus.core.errors import UserError
 from swiftplus.plugins import plugin_paths
 from swiftplus.recipe.schema import ExportSection, Recipe
@@ -37,8 +38,8 @@ def adapters_source(recipe: Recipe) -> tuple[str, bool]:
 def export_flags(recipe: Recipe, adapters: str) -> dict:
     section = export_section(recipe)
     # recipe.swift is checked to hold only flags every swift command accepts; check_model is sft-only
-    flags = {**recipe.swift, **section.flags, "adapters": adapters, "merge_lora": section.merge_lora,
-             "output_dir": str(runs.partial_dir(recipe, stages.EXPORT))}
+    flags = {"attn_impl": SERVE_ATTN_IMPL, **recipe.swift, **section.flags, "adapters": adapters,
+             "merge_lora": section.merge_lora, "output_dir": str(runs.partial_dir(recipe, stages.EXPORT))}
     if recipe.plugins:
         flags["external_plugins"] = plugin_paths(recipe.plugins)
     return flags

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -15,6 +16,7 @@ from swiftplus.core.argv import shell_line
 from swiftplus.core.errors import UserError
 from swiftplus.core.ports import base_url
 from swiftplus.core.process import swift_executable
+from swiftplus.core.secrets import PLACEHOLDER, redact_env
 from swiftplus.evaluate.config import task_configs
 from swiftplus.evaluate.run import source_label
 from swiftplus.export.command import adapters_source, export_argv, export_env
@@ -64,7 +66,7 @@ def export_step(recipe: Recipe, swift: str) -> Step:
 def deploy_step(recipe: Recipe, swift: str, source: str | None = None) -> Step:
     served = serve_command.served_model(recipe, source)
     notes = [] if served.resolved else [f"the model path is resolved when {served.source} completes"]
-    planned = serve_command.launch(recipe, served, swift=swift)
+    planned = serve_command.launch(recipe, served, swift=swift, python=sys.executable)
     return Step(stages.DEPLOY, planned.argv, planned.env, None, None, notes)
 
 
@@ -72,7 +74,7 @@ def eval_step(recipe: Recipe) -> Step:
     section = recipe.deploy
     port = section.port if section is not None else serve_command.DEFAULT_PORT
     host = section.host if section is not None else serve_command.DEFAULT_HOST
-    key = section.api_key if section is not None else None
+    key = PLACEHOLDER if section is not None and section.api_key else None
     configs = task_configs(recipe, base_url=base_url(host, port), model=serve_command.served_name(recipe),
                            api_key=key, work_dir=str(runs.eval_dir(recipe) / source_label(recipe, None)))
     notes = ["EvalScope task config(s), run against the detached deploy endpoint when one runs; otherwise "
@@ -104,6 +106,11 @@ def plan(loaded: LoadedRecipe, wanted: list[str] | None = None, environ: Mapping
         elif s == stages.EVAL:
             steps.append(eval_step(recipe))
     return steps
+
+
+def as_json(steps: list[Step]) -> str:
+    """`plan --json`: every step as data, secret-named environment variables masked."""
+    return json.dumps([{**s.__dict__, "env": redact_env(s.env)} for s in steps], indent=2, default=str)
 
 
 def render(steps: list[Step]) -> str:

@@ -43,6 +43,7 @@ def run_pipeline(loaded: LoadedRecipe, *, ref: str, resume: bool = False, dry_ru
         return 0
     steps = built + stages.present(recipe, (stages.EVAL,)) + ["report"]
     progress = Progress(steps)
+    print(device_line(recipe), flush=True)
     if recipe.synthetic is not None:
         task = synthetic.ensure(recipe)
         print(f"synthetic task: {task.train} and {task.eval_dir}", flush=True)
@@ -63,6 +64,16 @@ def run_pipeline(loaded: LoadedRecipe, *, ref: str, resume: bool = False, dry_ru
     if recipe.deploy is not None:
         print(f"serve it: swiftplus deploy {ref}")
     return 0
+
+
+def device_line(recipe) -> str:
+    """What the recipe runs on, said before anything starts."""
+    chosen = recipe.env.get("CUDA_VISIBLE_DEVICES")
+    if chosen is None:
+        return "devices: the GPUs CUDA_VISIBLE_DEVICES leaves visible (the recipe does not choose)"
+    if str(chosen).strip() in ("", "-1"):
+        return f"device: CPU (the recipe hides every GPU: CUDA_VISIBLE_DEVICES={str(chosen)!r})"
+    return f"devices: GPUs {chosen} (CUDA_VISIBLE_DEVICES from the recipe)"
 
 
 def build(loaded: LoadedRecipe, stage: str, *, ref: str, resume: bool = False) -> int:

@@ -1,13 +1,14 @@
-"""Checks that need more than the schema: tool flags against the installed versions, and stage wiring."""
+"""Tool flags against the installed versions: names (with renames and suggestions), value types, and the
+values ms-swift accepts (Literal choices, tuners, DeepSpeed presets, attention implementations)."""
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
 
 from swiftplus.core import stages
+from swiftplus.core.choices import attn_impl_problem, deepspeed_problem, tuner_problem
 from swiftplus.core.tools import FlagsUnavailable, fields_for
-from swiftplus.plugins import PLUGINS_DIR, available_plugins
-from swiftplus.recipe.schema import DeploySection, EvalSection, ExportSection, Recipe, TrainSection
+from swiftplus.recipe.schema import DeploySection, EvalSection, ExportSection, TrainSection
 
 
 @dataclass
@@ -70,7 +71,13 @@ def check_tool_flags(target: str, flags: dict, prefix: tuple) -> list[Problem]:
             problems.append(Problem(path, f"must be one of {', '.join(known[name].choices)} (got {value!r})"))
         elif value is not None and not _fits(known[name].scalar, value):
             problems.append(Problem(path, f"must be {SCALAR_WORDS[known[name].scalar]} (got {value!r})"))
+        elif value is not None and name in VALUE_CHECKS and VALUE_CHECKS[name](value):
+            problems.append(Problem(path, VALUE_CHECKS[name](value)))
     return problems
+
+
+# Free-string flags whose real value sets ms-swift (or transformers) defines elsewhere.
+VALUE_CHECKS = {"tuner_type": tuner_problem, "deepspeed": deepspeed_problem, "attn_impl": attn_impl_problem}
 
 
 SCALAR_WORDS = {"int": "a whole number", "float": "a number", "bool": "true or false"}
@@ -128,48 +135,4 @@ def check_flags_raw(data: dict) -> list[Problem]:
         if isinstance(raw, dict):
             extras = {k: v for k, v in raw.items() if k not in _own_keys(model)}
             problems += check_tool_flags(target, extras, (section,))
-    return problems
-
-
-def _check_wiring(recipe: Recipe) -> list[Problem]:
-    problems = []
-    if recipe.stage1 is not None and recipe.stage1.init is None and recipe.graft is None:
-        problems.append(Problem((stages.STAGE1,), "has nothing to start from: add a graft section or set stage1.init"))
-    if recipe.stage2 is not None and recipe.stage2.init is None and recipe.stage1 is None:
-        problems.append(Problem((stages.STAGE2,), "has neither a stage1 section nor an init checkpoint: add stage1 or set stage2.init"))
-    if recipe.lora is not None and recipe.lora.init is None and not (recipe.stage2 or recipe.stage1 or recipe.graft):
-        problems.append(Problem((stages.LORA,), "has nothing to start from: set lora.init to a model or checkpoint"))
-    for name in stages.TRAIN:
-        section = getattr(recipe, name)
-        if section is None:
-            continue
-        # `best` is stage 1's best checkpoint
-        started_from = stages.STAGE1 if section.init == "best" else section.init
-        if started_from in stages.INIT_ORDER and getattr(recipe, started_from) is None:
-            problems.append(Problem((name, "init"), f"refers to {section.init}, but the recipe has no such section"))
-        if started_from in stages.INIT_ORDER and started_from not in stages.earlier(name):
-            what = "itself" if started_from == name else f"{started_from}, which runs after it"
-            problems.append(Problem((name, "init"), f"{section.init} makes {name} start from {what}; a stage starts "
-                                                    f"from an earlier one ({', '.join(stages.earlier(name))}) "
-                                                    f"or a model path"))
-    if recipe.deploy is not None:
-        src = recipe.deploy.from_
-        if src in stages.SOURCES and getattr(recipe, src) is None:
-            problems.append(Problem((stages.DEPLOY, "from"), f"refers to {src}, but the recipe has no {src} section"))
-    trains = [s for s in (recipe.stage1, recipe.stage2, recipe.lora) if s is not None]
-    for key in ("model_type", "template"):
-        if trains and key not in recipe.swift and any(key not in s.flags for s in trains):
-            problems.append(Problem(("swift", key), "is required: a local checkpoint needs both model_type and template"))
-    for i, name in enumerate(recipe.plugins):
-        if not (PLUGINS_DIR / f"{name}.py").is_file():
-            have = ", ".join(available_plugins()) or "none"
-            problems.append(Problem(("plugins", i), f"no plugin '{name}' in swiftplus/plugins (available: {have})"))
-    return problems
-
-
-def check_recipe(recipe: Recipe | None, data: dict, *, check_flags: bool = True) -> list[Problem]:
-    """Stage wiring (needs a schema-valid recipe) and tool flags (checked on the raw mapping)."""
-    problems = _check_wiring(recipe) if recipe is not None else []
-    if check_flags:
-        problems += check_flags_raw(data)
     return problems

@@ -14,8 +14,9 @@ import yaml
 from pydantic import ValidationError
 
 from swiftplus.core.errors import UserError
-from swiftplus.recipe.check import Problem, check_recipe
+from swiftplus.recipe.check import Problem, check_flags_raw
 from swiftplus.recipe.schema import Recipe
+from swiftplus.recipe.wiring import check_wiring
 
 REPO_RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -55,8 +56,9 @@ def find_recipe(ref: str, relative_to: Path | None = None) -> Path:
     raise UserError(f"recipe '{ref}' not found: give a path to a .yaml file or one of the shipped recipes ({names})")
 
 
-def _read_yaml(path: Path) -> tuple[Any, dict]:
-    """Parse a file; returns (data, {yaml path tuple: line number})."""
+def _read_yaml(path: Path, problems: list[Problem]) -> tuple[Any, dict]:
+    """Parse a file; returns (data, {yaml path tuple: line number}). A key given twice in one mapping is a
+    problem: YAML would silently keep the last one."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
@@ -73,10 +75,22 @@ def _read_yaml(path: Path) -> tuple[Any, dict]:
 
     def walk(n, prefix):
         if isinstance(n, yaml.MappingNode):
+            first: dict = {}
             for k, v in n.value:
+                if not isinstance(k, yaml.ScalarNode):
+                    continue  # a mapping or list as a key: the schema reports it
                 key = (*prefix, k.value)
-                lines[key] = k.start_mark.line + 1
+                line = k.start_mark.line + 1
+                if k.value in first and k.value != "<<":  # merge keys (<<: *anchor) may repeat legitimately
+                    problems.append(Problem(key, f"is given twice (lines {first[k.value]} and {line}); YAML would "
+                                                 "keep only the last one silently. Remove one of them",
+                                            f"{path}:{line}"))
+                first.setdefault(k.value, line)
+                lines[key] = line
                 walk(v, key)
+        elif isinstance(n, yaml.SequenceNode):
+            for i, item in enumerate(n.value):
+                walk(item, (*prefix, i))
 
     if node is not None:
         walk(node, ())
@@ -96,7 +110,7 @@ def deep_merge(base: dict, child: dict) -> dict:
 
 def _load_chain(path: Path, problems: list[Problem], seen: tuple[Path, ...] = ()):
     """Returns (merged data, [(file, lines)]) for `path` and its bases, base first."""
-    data, lines = _read_yaml(path)
+    data, lines = _read_yaml(path, problems)
     if data is None:
         raise UserError(f"{path}: the recipe is empty; it must be a YAML mapping (graft:, stage1:, ...)")
     if not isinstance(data, dict):
@@ -203,7 +217,10 @@ def load_recipe(ref: str, overrides: list[str] | tuple[str, ...] = (), *, check_
         recipe = Recipe.model_validate(data)
     except ValidationError as err:
         problems += _pydantic_problems(err)
-    problems += check_recipe(recipe, data, check_flags=check_flags)
+    if recipe is not None:  # wiring needs a schema-valid recipe; tool flags are checked on the raw mapping
+        problems += check_wiring(recipe)
+    if check_flags:
+        problems += check_flags_raw(data)
     if problems:
         raise UserError(format_problems(problems, origins, path))
     return LoadedRecipe(recipe=recipe, path=path, data=data, files=[p for p, _ in origins])

@@ -65,7 +65,8 @@ class DeploySection(Passthrough):
     from_: str = Field("auto", alias="from", description="graft | stage1 | stage2 | lora | export | PATH")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    api_key: str | None = None
+    api_key: str | None = Field(None, description="prefer SWIFTPLUS_API_KEY in the environment: a recipe is a file")
+    allow_unauthenticated: bool = Field(False, description="serve a non-loopback host without an API key")
     env: dict[str, Scalar] = Field(default_factory=dict)
     ready_timeout: float = Field(900.0, gt=0, description="seconds to wait for /v1/models")
 

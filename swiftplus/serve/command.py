@@ -2,19 +2,23 @@
 reads only completion markers). `plan` prints launch() and server.py starts exactly it."""
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from swiftplus.core import runs, stages
 from swiftplus.core.argv import flag_args
+from swiftplus.core.choices import SERVE_ATTN_IMPL
 from swiftplus.core.errors import UserError
+from swiftplus.core.secrets import KEY_ENV
 from swiftplus.core.stages import EXPORT, GRAFT, LORA
 from swiftplus.plugins import plugin_paths
 from swiftplus.recipe.schema import Recipe
 from swiftplus.train.state import resolve_init
 
 DEFAULT_HOST, DEFAULT_PORT, DEFAULT_READY_TIMEOUT = "127.0.0.1", 8000, 900.0
+KEYED_DEPLOY = "swiftplus.serve.keyed"
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ def deploy_flags(recipe: Recipe, served: ServedModel, port: int | None = None, h
     if section is not None:
         flags.update(section.flags)
     flags.update(model=served.model, adapters=served.adapters, served_model_name=served_name(recipe))
+    if flags.get("infer_backend") == "transformers":  # the only engine that reads attn_impl
+        flags.setdefault("attn_impl", SERVE_ATTN_IMPL)
     flags["host"] = host or (section.host if section is not None else DEFAULT_HOST)
     flags["port"] = port if port is not None else (section.port if section is not None else DEFAULT_PORT)
     key = api_key or (section.api_key if section is not None else None)
@@ -92,10 +98,6 @@ def deploy_flags(recipe: Recipe, served: ServedModel, port: int | None = None, h
     if plugins:
         flags["external_plugins"] = plugins
     return {k: v for k, v in flags.items() if v is not None}
-
-
-def deploy_argv(recipe: Recipe, served: ServedModel, port: int | None = None, swift: str = "swift") -> list[str]:
-    return [swift, "deploy", *flag_args(deploy_flags(recipe, served, port))]
 
 
 @dataclass
@@ -114,12 +116,40 @@ class Launch:
 
 
 def launch(recipe: Recipe, served: ServedModel, *, port: int | None = None, host: str | None = None,
-           api_key: str | None = None, swift: str = "swift") -> Launch:
+           api_key: str | None = None, swift: str = "swift", python: str = "python") -> Launch:
+    """`swift deploy FLAGS`; with an API key, `python -m swiftplus.serve.keyed FLAGS`, which hands the key
+    to ms-swift's deploy_main from its environment, so it shows in no argv (ps) and no log."""
     flags = deploy_flags(recipe, served, port, host, api_key)
     section = recipe.deploy
-    return Launch([swift, "deploy", *flag_args(flags)], deploy_env(recipe), str(flags["host"]), int(flags["port"]),
-                  served_name(recipe), served, flags.get("api_key"),
+    key = flags.get("api_key")
+    env = deploy_env(recipe)
+    if key:
+        argv = [python, "-m", KEYED_DEPLOY, *flag_args({k: v for k, v in flags.items() if k != "api_key"})]
+        env[KEY_ENV] = key
+    else:
+        argv = [swift, "deploy", *flag_args(flags)]
+    return Launch(argv, env, str(flags["host"]), int(flags["port"]), served_name(recipe), served, key,
                   section.ready_timeout if section is not None else DEFAULT_READY_TIMEOUT, flags)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def open_bind_problem(recipe: Recipe, planned: Launch) -> str | None:
+    """The server opens local file paths named in requests (images), so an endpoint reachable from other
+    machines without a key lets any caller make it read this machine's files."""
+    section = recipe.deploy
+    if is_loopback(planned.host) or planned.api_key or (section is not None and section.allow_unauthenticated):
+        return None
+    return (f"deploy.host {planned.host} serves beyond this machine without an API key, and the server opens "
+            f"local file paths named in requests. Set {KEY_ENV} (or deploy.api_key), bind 127.0.0.1, or set "
+            "deploy.allow_unauthenticated: true if the network is yours alone")
 
 
 def deploy_env(recipe: Recipe) -> dict[str, str]:

@@ -11,6 +11,7 @@ import importlib.util
 import os
 import re
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,10 +20,11 @@ from typing import Iterator
 from swiftplus.core import ports, runs
 from swiftplus.core.errors import UserError
 from swiftplus.core.process import Managed, interrupting_signals, kill_group, spawn_detached, swift_executable
+from swiftplus.core.secrets import KEY_ENV
 from swiftplus.core.stages import GRAFT, step_command
 from swiftplus.core.tools import FlagsUnavailable, fields_for
 from swiftplus.recipe.schema import Recipe
-from swiftplus.serve.command import Launch, ServedModel, launch, served_model, served_name
+from swiftplus.serve.command import Launch, ServedModel, launch, open_bind_problem, served_model, served_name
 from swiftplus.serve.endpoint import Endpoint, endpoint_from_record, read_record, write_record
 
 BACKEND_PACKAGES = {"vllm": "vllm", "sglang": "sglang", "lmdeploy": "lmdeploy"}
@@ -36,7 +38,7 @@ def launch_endpoint(launch: Launch, pid: int | None = None, log: Path | None = N
 
 def api_key_for(recipe: Recipe) -> str | None:
     """deploy.api_key, else SWIFTPLUS_API_KEY from the environment (which keeps it out of the recipe)."""
-    return (recipe.deploy.api_key if recipe.deploy is not None else None) or os.environ.get("SWIFTPLUS_API_KEY") or None
+    return (recipe.deploy.api_key if recipe.deploy is not None else None) or os.environ.get(KEY_ENV) or None
 
 
 def _looks_local(ref: str) -> bool:
@@ -86,8 +88,12 @@ def prepare(recipe: Recipe, source: str | None = None, port: int | None = None, 
     """Decide the argv, environment and address; raise UserError for anything that would fail later."""
     served = served_model(recipe, source)
     check_served(recipe, served)
-    planned = launch(recipe, served, port=port, host=host, api_key=api_key_for(recipe), swift=swift_executable())
+    planned = launch(recipe, served, port=port, host=host, api_key=api_key_for(recipe), swift=swift_executable(),
+                     python=sys.executable)
     check_flags(planned.flags)
+    problem = open_bind_problem(recipe, planned)
+    if problem:
+        raise UserError(problem)
     return planned
 
 

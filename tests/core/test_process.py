@@ -6,6 +6,8 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 from swiftplus.core.process import Managed, group_alive, run
 
 
@@ -40,7 +42,7 @@ def test_stop_kills_grandchildren(tmp_path):
 
 
 def test_sigterm_to_parent_leaves_no_orphan(tmp_path):
-    code = textwrap.dedent(f"""
+    code = textwrap.dedent("""
         import sys
         from swiftplus.core.process import run
         run([sys.executable, '-c', 'import time; print("up", flush=True); time.sleep(60)'], echo=True)
@@ -71,3 +73,18 @@ def test_kill_group_stops_workers_left_behind_by_a_leader_that_exited():
     assert group_running(proc.pid)
     kill_group(proc.pid, grace=5)
     assert not group_running(proc.pid)
+
+
+def test_tests_run_on_cpu_unless_marked_gpu():
+    import os
+
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == ""
+
+
+@pytest.mark.gpu
+def test_a_gpu_test_sees_the_machines_gpus():
+    import os
+
+    from tests.conftest import VISIBLE_GPUS
+
+    assert os.environ.get("CUDA_VISIBLE_DEVICES") == VISIBLE_GPUS

@@ -51,3 +51,15 @@ def test_completion_marker_is_atomic(tmp_path):
     runs.mark_complete(tmp_path, {"checkpoint": "c"})
     assert runs.read_complete(tmp_path) == {"checkpoint": "c"}
     assert [p.name for p in tmp_path.iterdir()] == ["complete.json"]  # no temporary left behind
+
+
+def test_a_recorded_recipe_never_holds_a_key(tmp_path):
+    data = {"name": "r", "deploy": {"api_key": "s3cret", "port": 8001}, "eval": {"vlmevalkit": {"key": "EMPTY"}},
+            "env": {"HF_TOKEN": "t0ken"}}
+    runs.write_record(tmp_path, recipe_data=data, argv=["swift", "sft"], env={"set": {}, "ambient": {}},
+                      versions={}, inputs={})
+    text = (tmp_path / "recipe.yaml").read_text()
+    assert "s3cret" not in text and "t0ken" not in text
+    recorded = yaml.safe_load(text)
+    assert recorded["deploy"] == {"api_key": "***", "port": 8001} and recorded["eval"]["vlmevalkit"]["key"] == "EMPTY"
+    assert data["deploy"]["api_key"] == "s3cret"  # the recipe in memory is untouched

@@ -85,3 +85,22 @@ lora:
     assert main(["data", "lint", str(recipe), "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["counts"] == {"over_token_budget": 1} and out["text_tokens"] == "estimated"
+
+
+def test_a_note_on_every_row_is_shown_once_per_file_and_errors_stay_on_the_first_screen(tmp_path, media, capsys,
+                                                                                        monkeypatch):
+    """Relative image paths with no data_root, resolved beside the manifest: a repair on all 60 rows. The one
+    real error (row 61) must still be among the first lines shown."""
+    import shutil
+
+    monkeypatch.setenv("COLUMNS", "300")
+    shutil.copytree(media / "images", tmp_path / "images")
+    rows = [llava(("u", "<image>x"), ("a", "y"), images=["images/a.jpg"]) for _ in range(60)]
+    rows.append(llava(("u", "<image>x"), ("a", "y"), images=["images/nope.jpg"]))
+    path = tmp_path / "rel.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["data", "lint", str(path)]) == 1
+    out = capsys.readouterr().out
+    # the kinds table (repaired, error), the one error row, the one line for the 60 repairs
+    assert f"{path}:61" in out and out.count("relative_path_without_root") == 4
+    assert "(and 59 more rows of this file like it)" in out

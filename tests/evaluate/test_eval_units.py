@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from swiftplus.core.errors import UserError
+from swiftplus.core.secrets import PLACEHOLDER
 from swiftplus.evaluate import local_sets
 from swiftplus.evaluate.config import eval_tasks, normalize_limit
 from swiftplus.evaluate.perf import perf_argv, settings
@@ -53,7 +54,8 @@ def test_local_set_reaches_evalscope_as_a_local_path(tmp_path):
 def test_limits_overrides_and_fractions(tmp_path):
     recipe = load_recipe(str(served_recipe(tmp_path, tmp_path / "model", limit=3))).recipe
     (task,) = eval_tasks(recipe, base_url=ENDPOINT.base_url, model="m", api_key="k", work_dir=tmp_path, limit=5.0)
-    assert task.config["limit"] == 5 and isinstance(task.config["limit"], int) and task.config["api_key"] == "k"
+    assert task.config["limit"] == 5 and isinstance(task.config["limit"], int)
+    assert task.config["api_key"] == PLACEHOLDER and '"k"' not in json.dumps(task.config)  # filled in by the child
     assert normalize_limit(0.5) == 0.5 and normalize_limit(1.0) == 1 and normalize_limit(20) == 20
 
 
@@ -153,10 +155,11 @@ def test_perf_settings_and_argv(tmp_path):
     assert s.number == [8, 32]
     with pytest.raises(UserError, match="one --number per --parallel"):
         settings([1, 2], [4])
-    argv = perf_argv("http://127.0.0.1:9/v1", "tiny-vl", "/m", tmp_path, s, api_key="k")
+    argv = perf_argv("http://127.0.0.1:9/v1", "tiny-vl", "/m", tmp_path, s)
     joined = " ".join(argv)
     assert "--url http://127.0.0.1:9/v1/chat/completions" in joined and "--dataset random_vl" in joined
-    assert "--parallel 1 8 --number 8 32" in joined and "--api-key k" in joined and "--tokenizer-path /m" in joined
+    assert "--parallel 1 8 --number 8 32" in joined and "--tokenizer-path /m" in joined
+    assert "--api-key" not in argv  # appended inside the child from SWIFTPLUS_API_KEY
 
 
 def test_vlmevalkit_score_sheets_are_read_as_ms_vlmeval_writes_them(tmp_path):

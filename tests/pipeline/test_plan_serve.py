@@ -31,3 +31,14 @@ def test_plan_shows_seed_000_deploy_and_mmmu_config():
     assert parsed.datasets == ["mmmu"] and parsed.eval_type == "openai_api" and parsed.model == "Qwen3-VL"
     assert parsed.api_url == "http://127.0.0.1:8000/v1"
     assert parsed.generation_config.temperature == 0.6 and parsed.generation_config.max_tokens == 512
+
+
+def test_plan_never_prints_the_api_key(monkeypatch):
+    r = cli("plan", "qwen3-smvl", "--stage", "deploy", "--stage", "eval", "--set", "deploy.api_key=s3cret", cwd=REPO,
+            timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "s3cret" not in r.stdout and "SWIFTPLUS_API_KEY='***'" in r.stdout and "swiftplus.serve.keyed" in r.stdout
+    assert "<SWIFTPLUS_API_KEY>" in r.stdout  # EvalScope's config takes it from the environment
+    r = cli("plan", "qwen3-smvl", "--stage", "deploy", "--json", "--set", "deploy.api_key=s3cret", cwd=REPO, timeout=120)
+    assert r.returncode == 0 and "s3cret" not in r.stdout
+    assert json.loads(r.stdout)[0]["env"]["SWIFTPLUS_API_KEY"] == "***"

@@ -108,16 +108,61 @@ def test_vllm_recipe_without_vllm_says_what_to_do(tmp_path):
     assert "vllm is not installed" in str(e.value) and "deploy.infer_backend=transformers" in str(e.value)
 
 
-def test_api_key_from_recipe_or_environment(tmp_path, monkeypatch):
+def test_api_key_from_recipe_or_environment_stays_out_of_argv(tmp_path, monkeypatch):
     ckpt = tmp_path / "model"
     ckpt.mkdir()
     (ckpt / "config.json").write_text("{}")
     path = served_recipe(tmp_path, ckpt)
     monkeypatch.setenv("SWIFTPLUS_API_KEY", "from-env")
     launch = srv.prepare(load_recipe(str(path)).recipe)
-    assert launch.api_key == "from-env" and launch.argv[launch.argv.index("--api_key") + 1] == "from-env"
+    assert launch.api_key == "from-env" and launch.env["SWIFTPLUS_API_KEY"] == "from-env"
+    assert launch.argv[1:3] == ["-m", "swiftplus.serve.keyed"] and "--api_key" not in launch.argv
+    assert not any("from-env" in a for a in launch.argv)
     launch = srv.prepare(load_recipe(str(path), ["deploy.api_key=in-recipe"]).recipe)
-    assert launch.api_key == "in-recipe"
+    assert launch.api_key == "in-recipe" and not any("in-recipe" in a for a in launch.argv)
+    monkeypatch.delenv("SWIFTPLUS_API_KEY")
+    launch = srv.prepare(load_recipe(str(path)).recipe)
+    assert launch.api_key is None and launch.argv[1] == "deploy" and "SWIFTPLUS_API_KEY" not in launch.env
+
+
+def test_an_open_bind_without_a_key_is_refused(tmp_path, monkeypatch):
+    ckpt = tmp_path / "model"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text("{}")
+    path = served_recipe(tmp_path, ckpt)
+    monkeypatch.delenv("SWIFTPLUS_API_KEY", raising=False)
+    with pytest.raises(UserError, match="deploy.host 0.0.0.0 serves beyond this machine without an API key"):
+        srv.prepare(load_recipe(str(path), ["deploy.host=0.0.0.0"]).recipe)
+    assert srv.prepare(load_recipe(str(path), ["deploy.host=0.0.0.0", "deploy.api_key=k"]).recipe).host == "0.0.0.0"
+    opened = srv.prepare(load_recipe(str(path), ["deploy.host=0.0.0.0", "deploy.allow_unauthenticated=true"]).recipe)
+    assert opened.api_key is None
+    assert srv.prepare(load_recipe(str(path), ["deploy.host=localhost"]).recipe).host == "localhost"
+
+
+def test_the_keyed_deploy_masks_the_key_in_ms_swifts_argument_log():
+    from dataclasses import dataclass
+
+    from swiftplus.serve.keyed import masked_repr
+
+    @dataclass
+    class Args:
+        port: int = 1
+        api_key: str | None = None
+
+    Args.__repr__ = masked_repr(Args)
+    assert repr(Args(8000, "s3cret")) == "Args(port=8000, api_key='***')" and "s3cret" not in f"{Args(1, 's3cret')}"
+    assert repr(Args(8000)) == "Args(port=8000, api_key=None)"
+
+
+def test_serving_chooses_its_own_attention_and_keeps_an_explicit_one(tmp_path):
+    ckpt = tmp_path / "model"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text("{}")
+    path = served_recipe(tmp_path, ckpt)
+    argv = srv.prepare(load_recipe(str(path)).recipe).argv
+    assert argv[argv.index("--attn_impl") + 1] == "sdpa"  # not what training left in args.json
+    argv = srv.prepare(load_recipe(str(path), ["deploy.attn_impl=eager"]).recipe).argv
+    assert argv[argv.index("--attn_impl") + 1] == "eager"
 
 
 # -- readiness ------------------------------------------------------------------------------------

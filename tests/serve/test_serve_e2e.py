@@ -142,11 +142,17 @@ def test_perf_reports_throughput_and_latency(tmp_path, tiny_vl):
 
 
 def test_foreground_deploy_with_api_key_stops_on_sigterm(tmp_path, tiny_vl):
+    """Also: the key shows in no process's argv and no log, and a checkpoint whose training recorded
+    attn_impl flash_attn in args.json (as on a GPU box) serves on CPU, because serving passes its own."""
+    import shutil
     import urllib.error
     import urllib.request
 
+    model = tmp_path / "trained-with-flash-attn"
+    shutil.copytree(tiny_vl, model)
+    (model / "args.json").write_text(json.dumps({"attn_impl": "flash_attn", "swift_version": "4.6.0"}))
     port = ports.free_port()
-    recipe = served_recipe(tmp_path, tiny_vl, port=port)
+    recipe = served_recipe(tmp_path, model, port=port)
     proc = subprocess.Popen([sys.executable, "-m", "swiftplus", "deploy", str(recipe), "--set", "deploy.api_key=s3cret"],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
@@ -167,12 +173,16 @@ def test_foreground_deploy_with_api_key_stops_on_sigterm(tmp_path, tiny_vl):
 
         assert ask(None) >= 400 and ask("wrong") >= 400
         assert ask("s3cret") == 200
+        servers = processes_mentioning(str(model))
+        assert servers and not any("s3cret" in line for line in servers), servers
+        log = (tmp_path / "runs" / "served" / "deploy" / "server.log").read_text()
+        assert "api_key='***'" in log and "s3cret" not in log
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 130
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert_none_left(str(tiny_vl))
+    assert_none_left(str(model))
 
 
 def test_compare_evaluates_each_checkpoint_through_its_own_endpoint(tmp_path, tiny_vl):

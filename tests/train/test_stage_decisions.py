@@ -95,6 +95,10 @@ def test_stage2_refuses_an_incomplete_stage1(recipe_file, tmp_path):
         prepare(loaded, "stage2", {}, ref="r")
 
 
+# init: best needs stage 1 to evaluate (validate refuses it otherwise)
+EVALUATES = ["stage1.split_dataset_ratio=0.01", "stage1.eval_steps=2"]
+
+
 def test_stage2_starts_from_stage1_final_or_best_checkpoint(recipe_file, tmp_path):
     out = tmp_path / "runs/stage1/output"
     best = make_checkpoint(out, 2)
@@ -106,7 +110,7 @@ def test_stage2_starts_from_stage1_final_or_best_checkpoint(recipe_file, tmp_pat
     runs.mark_complete(tmp_path / "runs/stage1", info)
     loaded = load_recipe(str(recipe_file))
     assert init_model(loaded.recipe, "stage2", "r") == str(final.resolve())
-    best_loaded = load_recipe(str(recipe_file), ["stage2.init=best"])
+    best_loaded = load_recipe(str(recipe_file), ["stage2.init=best", *EVALUATES])
     assert init_model(best_loaded.recipe, "stage2", "r") == str(best.resolve())
     run = prepare(loaded, "stage2", {}, ref="r")
     assert run.argv[run.argv.index("--model") + 1] == str(final.resolve())
@@ -118,7 +122,7 @@ def test_best_without_a_best_checkpoint_is_an_error_not_a_silent_fallback(recipe
     make_checkpoint(out, 4)
     link_last(out, 4)
     runs.mark_complete(tmp_path / "runs/stage1", completion(out, "stage1"))
-    loaded = load_recipe(str(recipe_file), ["stage2.init=best"])
+    loaded = load_recipe(str(recipe_file), ["stage2.init=best", *EVALUATES])
     with pytest.raises(UserError, match="recorded no best checkpoint"):
         init_model(loaded.recipe, "stage2", "r")
 

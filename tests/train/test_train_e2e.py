@@ -177,6 +177,9 @@ def test_lora_trains_exports_and_the_merged_model_loads(tmp_path, tiny_vlm, imag
     cfg = json.loads((adapter / "adapter_config.json").read_text())
     assert cfg["r"] == 4 and cfg["lora_alpha"] == 8 and cfg["lora_dropout"] == 0.05
 
+    # as if trained on a GPU box: swift export would read attn_impl back from args.json; swiftplus passes its own
+    args_json = adapter / "args.json"
+    args_json.write_text(json.dumps({**json.loads(args_json.read_text()), "attn_impl": "flash_attn"}))
     r = run_cli("export", str(recipe))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     export = tmp_path / "runs/export"

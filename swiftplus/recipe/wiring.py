@@ -1,0 +1,141 @@
+"""Checks across a recipe's sections: where each stage starts, what deploy / export / eval name, whether
+evaluation settings can take effect, and whether the chosen server can load the model family.
+
+Every value that must name a stage is checked against core.stages; a value that is not a stage must be a
+path that exists (or, for init, a hub id), so a typo fails here instead of hours later.
+"""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from swiftplus.core import stages
+from swiftplus.core.hub import HUB_ID
+from swiftplus.plugins import PLUGINS_DIR, VLLM_CANNOT_LOAD, available_plugins
+from swiftplus.recipe.check import Problem
+from swiftplus.recipe.schema import Recipe
+
+EVAL_FLAGS = ("eval_steps", "eval_strategy", "metric_for_best_model", "load_best_model_at_end")
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith((".", "/", "~")) or Path(value).expanduser().exists()
+
+
+def _not_a_stage(value: str, allowed: tuple[str, ...], what: str) -> str:
+    close = difflib.get_close_matches(value, allowed, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"{value!r} is neither {what} ({', '.join(allowed)}) nor an existing path{hint}"
+
+
+def _source_problem(recipe: Recipe, value: str, allowed: tuple[str, ...]) -> str | None:
+    """A stage the recipe has, or an existing checkpoint directory."""
+    if value in allowed:
+        return None if getattr(recipe, value) is not None else f"refers to {value}, but the recipe has no {value} section"
+    if value in stages.ORDER:
+        return f"{value} cannot be used here; use one of {', '.join(allowed)} or a path"
+    if _looks_like_path(value):
+        return None if Path(value).expanduser().is_dir() else f"{value}: no such directory"
+    return _not_a_stage(value, allowed, "a stage")
+
+
+def _init_problems(recipe: Recipe) -> list[Problem]:
+    problems = []
+    if recipe.stage1 is not None and recipe.stage1.init is None and recipe.graft is None:
+        problems.append(Problem((stages.STAGE1,), "has nothing to start from: add a graft section or set stage1.init"))
+    if recipe.stage2 is not None and recipe.stage2.init is None and recipe.stage1 is None:
+        problems.append(Problem((stages.STAGE2,), "has neither a stage1 section nor an init checkpoint: add stage1 or "
+                                                  "set stage2.init"))
+    if recipe.lora is not None and recipe.lora.init is None and not (recipe.stage2 or recipe.stage1 or recipe.graft):
+        problems.append(Problem((stages.LORA,), "has nothing to start from: set lora.init to a model or checkpoint"))
+    for name in stages.present(recipe, stages.TRAIN):
+        init = getattr(recipe, name).init
+        if init is None:
+            continue
+        started_from = stages.STAGE1 if init == "best" else init  # `best` is stage 1's best checkpoint
+        if started_from in stages.INIT_ORDER:
+            if getattr(recipe, started_from) is None:
+                problems.append(Problem((name, "init"), f"refers to {init}, but the recipe has no such section"))
+            if started_from not in stages.earlier(name):
+                what = "itself" if started_from == name else f"{started_from}, which runs after it"
+                problems.append(Problem((name, "init"), f"{init} makes {name} start from {what}; a stage starts "
+                                                        f"from an earlier one ({', '.join(stages.earlier(name))}) "
+                                                        f"or a model path"))
+            elif init == "best" and recipe.stage1 is not None and not _evaluates(recipe, stages.STAGE1):
+                problems.append(Problem((name, "init"), "best needs stage1 to evaluate (val_dataset or "
+                                                        "split_dataset_ratio, with eval_steps); otherwise there is "
+                                                        "no best checkpoint. Use init: stage1"))
+        elif not _looks_like_path(init) and not HUB_ID.match(init):  # a path may exist only where training runs
+            problems.append(Problem((name, "init"), _not_a_stage(init, stages.INIT_KEYWORDS, "a stage") +
+                                    " or a hub id like Org/Name"))
+    return problems
+
+
+def _flags(recipe: Recipe, stage: str) -> dict:
+    return {**recipe.swift, **getattr(recipe, stage).flags}
+
+
+def _evaluates(recipe: Recipe, stage: str) -> bool:
+    """Whether ms-swift will evaluate: it turns evaluation off when a stage has no validation data."""
+    flags, section = _flags(recipe, stage), getattr(recipe, stage)
+    has_val = bool(section.val_dataset) or float(flags.get("split_dataset_ratio") or 0) > 0
+    return has_val and str(flags.get("eval_strategy", "steps")).lower() not in ("no", "false")
+
+
+def _eval_problems(recipe: Recipe) -> list[Problem]:
+    problems = []
+    for name in stages.present(recipe, stages.TRAIN):
+        flags, section = _flags(recipe, name), getattr(recipe, name)
+        steps = flags.get("eval_steps")
+        if isinstance(steps, (int, float)) and not isinstance(steps, bool) and steps <= 0:
+            problems.append(Problem((name, "eval_steps"), f"{steps} does not mean never: the Trainer still "
+                                                          "evaluates once at the last step. To never evaluate, set "
+                                                          "eval_strategy: no; otherwise give a positive step count"))
+        has_val = bool(section.val_dataset) or float(flags.get("split_dataset_ratio") or 0) > 0
+        asked = [k for k in EVAL_FLAGS if k in section.flags and section.flags[k] not in (None, False, "no")]
+        if asked and not has_val:
+            problems.append(Problem((name, asked[0]), f"has no effect: {name} has no validation data (no "
+                                                      "val_dataset, split_dataset_ratio 0), so ms-swift turns "
+                                                      "evaluation off. Add val_dataset or split_dataset_ratio, "
+                                                      f"or remove {', '.join(asked)}"))
+    return problems
+
+
+def _section_problems(recipe: Recipe) -> list[Problem]:
+    problems = []
+    if recipe.deploy is not None and recipe.deploy.from_ != "auto":
+        why = _source_problem(recipe, recipe.deploy.from_, stages.SOURCES)
+        if why:
+            problems.append(Problem((stages.DEPLOY, "from"), why))
+    if recipe.export is not None:
+        why = _source_problem(recipe, recipe.export.from_, stages.TRAIN)
+        if why:
+            problems.append(Problem((stages.EXPORT, "from"), why))
+    if recipe.eval is not None:
+        for i, source in enumerate(recipe.eval.compare):
+            why = _source_problem(recipe, source, stages.SOURCES)
+            if why:
+                problems.append(Problem((stages.EVAL, "compare", i), why))
+    return problems
+
+
+def _backend_problems(recipe: Recipe) -> list[Problem]:
+    """vLLM builds each architecture from its own registry: a family it cannot build fails only when served."""
+    if recipe.deploy is None or recipe.deploy.flags.get("infer_backend") != "vllm":
+        return []
+    model_type = recipe.deploy.flags.get("model_type") or recipe.swift.get("model_type")
+    why = VLLM_CANNOT_LOAD.get(model_type)
+    return [Problem((stages.DEPLOY, "infer_backend"), f"vllm cannot serve model_type {model_type}: {why}")] if why else []
+
+
+def check_wiring(recipe: Recipe) -> list[Problem]:
+    problems = _init_problems(recipe) + _section_problems(recipe) + _eval_problems(recipe) + _backend_problems(recipe)
+    trains = [getattr(recipe, s) for s in stages.present(recipe, stages.TRAIN)]
+    for key in ("model_type", "template"):
+        if trains and key not in recipe.swift and any(key not in s.flags for s in trains):
+            problems.append(Problem(("swift", key), "is required: a local checkpoint needs both model_type and template"))
+    for i, name in enumerate(recipe.plugins):
+        if not (PLUGINS_DIR / f"{name}.py").is_file():
+            have = ", ".join(available_plugins()) or "none"
+            problems.append(Problem(("plugins", i), f"no plugin '{name}' in swiftplus/plugins (available: {have})"))
+    return problems
