@@ -150,8 +150,8 @@ def test_the_keyed_deploy_masks_the_key_in_ms_swifts_argument_log():
         api_key: str | None = None
 
     Args.__repr__ = masked_repr(Args)
-    assert repr(Args(8000, "s3cret")) == "Args(port=8000, api_key='***')" and "s3cret" not in f"{Args(1, 's3cret')}"
-    assert repr(Args(8000)) == "Args(port=8000, api_key=None)"
+    assert repr(Args(8000, "s3cret")).endswith("Args(port=8000, api_key='***')")
+    assert "s3cret" not in f"{Args(1, 's3cret')}" and repr(Args(8000)).endswith("Args(port=8000, api_key=None)")
 
 
 def test_serving_chooses_its_own_attention_and_keeps_an_explicit_one(tmp_path):
