@@ -27,7 +27,7 @@ VERBS = {
     "data": ("swiftplus.data.cli", "main", "lint or convert datasets"),
     "ls": ("swiftplus.commands.inspect", "list_recipes", "list the shipped recipes"),
     "cp": ("swiftplus.commands.inspect", "copy_recipe", "fork a shipped recipe into a new file"),
-    "doctor": ("swiftplus.commands.inspect", "doctor", "versions, GPUs and free disk"),
+    "doctor": ("swiftplus.commands.doctor", "main", "versions, GPUs, disk; with a recipe, whether its needs are met"),
 }
 
 
@@ -39,12 +39,15 @@ class Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see `{self.prog} --help`)")
 
 
-def _recipe_args(p: argparse.ArgumentParser, *, dry_run: bool = True) -> None:
+def _recipe_args(p: argparse.ArgumentParser, *, dry_run: bool = True, preflight: bool = False) -> None:
     p.add_argument("recipe", help="recipe name (recipes/NAME.yaml) or path")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe key, e.g. stage1.learning_rate=2e-5 (repeatable)")
     if dry_run:
         p.add_argument("--dry-run", action="store_true", help="print the commands instead of running them")
+    if preflight:
+        p.add_argument("--skip-preflight", action="store_true",
+                       help="launch without checking GPUs, packages, memory and disk first (`swiftplus doctor`)")
 
 
 def build_parser() -> Parser:
@@ -59,18 +62,18 @@ def build_parser() -> Parser:
     p["plan"].add_argument("--stage", action="append", help="only these stages (repeatable)")
     p["plan"].add_argument("--json", action="store_true", help="machine-readable output")
 
-    _recipe_args(p["graft"])
+    _recipe_args(p["graft"], preflight=True)
     p["graft"].add_argument("--force", action="store_true", help="rebuild even if a complete output exists")
     p["graft"].add_argument("--no-proof", action="store_true", help="skip the equivalence / reachability proof")
 
-    _recipe_args(p["train"])
+    _recipe_args(p["train"], preflight=True)
     p["train"].add_argument("--stage", required=True, choices=list(ALIASES))
     p["train"].add_argument("--resume", action="store_true", help="continue an interrupted stage from its last checkpoint")
 
-    _recipe_args(p["export"])
+    _recipe_args(p["export"], preflight=True)
     p["export"].add_argument("--merge-lora", action="store_true", default=True)
 
-    _recipe_args(p["deploy"])
+    _recipe_args(p["deploy"], preflight=True)
     p["deploy"].add_argument("--from", dest="source", help=FROM_HELP)
     p["deploy"].add_argument("--port", type=int)
     p["deploy"].add_argument("--detach", action="store_true", help="start in the background and return")
@@ -85,12 +88,14 @@ def build_parser() -> Parser:
     p["perf"].add_argument("--parallel", type=int, action="append", help="concurrent requests (repeatable)")
     p["perf"].add_argument("--number", type=int, action="append", help="requests per parallel setting")
 
-    _recipe_args(p["run"])
+    _recipe_args(p["run"], preflight=True)
     p["run"].add_argument("--resume", action="store_true")
 
     p["cp"].add_argument("recipe", help="shipped recipe to fork")
     p["cp"].add_argument("dest", help="new recipe name (recipes/NAME.yaml) or path")
-    p["doctor"].add_argument("recipe", nargs="?", help="also check this recipe's models and flags")
+    p["doctor"].add_argument("recipe", nargs="?", help="check what this recipe needs against this machine")
+    p["doctor"].add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                             help="override a recipe key (repeatable)")
 
     add_data_parser(sub)
     return parser

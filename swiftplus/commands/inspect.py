@@ -1,9 +1,6 @@
-"""Verbs that only read: validate, plan, ls, cp, doctor."""
+"""Verbs that only read: validate, plan, ls, cp."""
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 from pathlib import Path
 
 from swiftplus.core import stages
@@ -64,40 +61,4 @@ def copy_recipe(args) -> int:
     tmp.write_text(f"# forked from {src.stem}; edit freely\n{text}", encoding="utf-8")
     tmp.replace(dest)
     print(f"wrote {dest} (from {src}); try: swiftplus validate {dest}")
-    return 0
-
-
-def _version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def doctor(args) -> int:
-    rows = [("python", sys.version.split()[0])]
-    for dist in ("ms-swift", "transformers", "torch", "torchvision", "evalscope", "safetensors", "vllm",
-                 "flash-attn", "deepspeed"):
-        rows.append((dist, _version(dist)))
-    gpus = "none"
-    if shutil.which("nvidia-smi"):
-        import subprocess
-
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
-                             capture_output=True, text=True)
-        gpus = "; ".join(l.strip() for l in out.stdout.splitlines() if l.strip()) or "nvidia-smi found none"
-    rows.append(("gpus", gpus))
-    here = Path(os.getcwd())
-    usage = shutil.disk_usage(here)
-    rows.append(("free disk", f"{usage.free / 2**30:.1f} GiB at {here}"))
-    for k in ("HF_HUB_OFFLINE", "MODELSCOPE_CACHE", "HF_HOME", "CUDA_VISIBLE_DEVICES"):
-        if k in os.environ:
-            rows.append((k, os.environ[k]))
-    width = max(len(k) for k, _ in rows)
-    for k, v in rows:
-        print(f"{k:<{width}}  {v}")
-    if args.recipe:
-        return validate(type("A", (), {"recipe": args.recipe, "overrides": []})())
     return 0

@@ -84,6 +84,11 @@ def report_path(recipe) -> Path:
     return run_root(recipe) / "report.md"
 
 
+def node_marker(recipe, job: str) -> Path:
+    """Written by node 0 of a multi-node job; the other nodes must see it (the run directory is shared)."""
+    return run_root(recipe) / ".nodes" / f"{job}.json"
+
+
 def read_json(path: Path) -> Any:
     try:
         return json.loads(Path(path).read_text())

@@ -50,6 +50,9 @@ def train_steps(recipe: Recipe, stage: str, environ: Mapping[str, str], all_node
     topo = topology_for(recipe, stage, environ)
     ranks = range(topo.nnodes) if all_nodes else [topo.node_rank]
     notes = [] if resolved else [f"--model is resolved when {init_source(recipe, stage).stage} completes"]
+    if topo.nproc_defaulted:
+        notes.append(f"NPROC_PER_NODE is unset: {topo.nproc_per_node}, the GPUs visible here (each node uses its own "
+                     "count); set it to choose")
     argv = sft_argv(recipe, stage, model, swift)
     return [Step(stage, argv, sft_env(recipe, stage, topo.env(rank)), rank if topo.nnodes > 1 else None, None, notes)
             for rank in ranks]

@@ -3,14 +3,21 @@
 ms-swift starts torchrun itself when NPROC_PER_NODE or NNODES is set, so swiftplus only has to hand it
 the five standard variables; this module derives them from the plain variables, from the MLP platform
 (seed 001) or from Slurm, in that order of precedence.
+
+Without NPROC_PER_NODE swift starts one plain process. That is wrong whenever a launcher is needed: with
+DeepSpeed ms-swift refuses two or more visible GPUs in one process ("DeepSpeed is not compatible with
+`device_map`", sft_args._init_deepspeed via utils.env.is_mp), and on one GPU DeepSpeed, finding no RANK /
+WORLD_SIZE, falls into MPI discovery; with NNODES alone torchrun runs one process per node. So when the
+stage needs a launcher and NPROC_PER_NODE is unset, it defaults to the GPUs visible on this node.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 from swiftplus.core.errors import UserError
+from swiftplus.core.gpus import visible
 from swiftplus.recipe.schema import Recipe
 from swiftplus.train.command import stage_env
 
@@ -26,6 +33,7 @@ class Topology:
     master_addr: str = "127.0.0.1"
     master_port: int = DEFAULT_PORT
     source: str = "default"
+    nproc_defaulted: bool = False  # NPROC_PER_NODE was unset and set to the visible GPU count
 
     @property
     def distributed(self) -> bool:
@@ -111,8 +119,27 @@ def resolve(env: Mapping[str, str]) -> Topology:
     return t
 
 
-def topology_for(recipe: Recipe, stage: str, environ: Mapping[str, str]) -> Topology:
-    """The real environment wins over the recipe, as swift itself treats ENV from its config files."""
+def needs_launcher(recipe: Recipe, stage: str, topo: Topology, gpus: int) -> bool:
+    """DeepSpeed, several nodes or several GPUs need torchrun; one plain process serves only one device."""
+    flags = {**recipe.swift, **getattr(recipe, stage).flags}
+    return bool(flags.get("deepspeed")) or topo.nnodes > 1 or gpus >= 2
+
+
+def with_default_nproc(topo: Topology, launcher: bool, gpus: int) -> Topology:
+    """NPROC_PER_NODE unset and a launcher needed: one process per visible GPU, on each node."""
+    if topo.nproc_per_node is not None or not launcher or gpus < 1:
+        return topo
+    return replace(topo, nproc_per_node=gpus, nproc_defaulted=True)
+
+
+def topology_for(recipe: Recipe, stage: str, environ: Mapping[str, str], gpus: int | None = None) -> Topology:
+    """The real environment wins over the recipe, as swift itself treats ENV from its config files. `gpus`:
+    the GPUs visible on this node (default: asked of nvidia-smi, only when NPROC_PER_NODE is unset)."""
     merged = stage_env(recipe, stage)
     merged.update(environ)
-    return resolve(merged)
+    topo = resolve(merged)
+    if topo.nproc_per_node is not None:
+        return topo
+    if gpus is None:
+        gpus = visible(merged).count
+    return with_default_nproc(topo, needs_launcher(recipe, stage, topo, gpus), gpus)

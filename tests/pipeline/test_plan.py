@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from swiftplus.core import gpus
 from swiftplus.pipeline.plan import plan
 from swiftplus.recipe.load import load_recipe
 
@@ -21,7 +22,7 @@ def test_plan_qwen3_8b_vl_matches_seed_000(cli):
     for flag in ("--freeze_vit false", "--freeze_llm false", "--freeze_aligner false"):
         assert flag in stage2
     for flag in ("--deepspeed zero2", "--learning_rate 5e-06", "--max_length 8192", "--gradient_accumulation_steps 8",
-                 "--model runs/qwen3-8b-vl/graft", "NPROC_PER_NODE=8", "MAX_PIXELS=1003520"):
+                 "--model runs/qwen3-8b-vl/graft", "MAX_PIXELS=1003520"):
         assert flag in stage1
     deploy = out.split("# deploy")[1].split("# eval")[0]
     for flag in ("--infer_backend vllm", "--vllm_gpu_memory_utilization 0.9", "--vllm_max_model_len 8192",
@@ -41,7 +42,13 @@ def test_plan_imports_neither_torch_nor_swift():
     assert r.returncode == 0, r.stderr
 
 
+def eight_gpus(monkeypatch):
+    fake = [gpus.Gpu(i, f"GPU-{i}", "NVIDIA H100 80GB HBM3", 81559) for i in range(8)]
+    monkeypatch.setattr(gpus, "_smi", lambda: (fake, "nvidia-smi"))
+
+
 def test_plan_per_node(monkeypatch):
+    eight_gpus(monkeypatch)
     loaded = load_recipe("qwen3-8b-vl")
     env = {"NNODES": "3", "NODE_RANK": "1", "MASTER_ADDR": "10.1.2.3", "MASTER_PORT": "29600"}
     steps = [s for s in plan(loaded, ["stage1"], environ=env)]
@@ -49,15 +56,17 @@ def test_plan_per_node(monkeypatch):
     for rank, step in enumerate(steps):
         assert step.env["NODE_RANK"] == str(rank)
         assert step.env["NNODES"] == "3" and step.env["MASTER_ADDR"] == "10.1.2.3"
-        assert step.env["NPROC_PER_NODE"] == "8"  # from the recipe
+        assert step.env["NPROC_PER_NODE"] == "8"  # unset: one process per visible GPU
+        assert any("NPROC_PER_NODE is unset: 8" in n for n in step.notes)
     only_mine = plan(loaded, ["stage1"], environ=env, all_nodes=False)
     assert [s.node_rank for s in only_mine] == [1]
 
 
-def test_environment_wins_over_recipe_for_gpus():
+def test_environment_wins_over_the_gpu_count(monkeypatch):
+    eight_gpus(monkeypatch)
     loaded = load_recipe("qwen3-8b-vl")
     (step,) = plan(loaded, ["stage1"], environ={"NPROC_PER_NODE": "4"})
-    assert step.env["NPROC_PER_NODE"] == "4"
+    assert step.env["NPROC_PER_NODE"] == "4" and not step.notes
 
 
 def test_plan_json_and_stage_filter(cli):

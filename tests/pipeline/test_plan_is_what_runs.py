@@ -9,7 +9,7 @@ import types
 
 import pytest
 
-from swiftplus.core import ports, process, runs, stages
+from swiftplus.core import gpus, ports, process, runs, stages
 from swiftplus.export.run import run_export
 from swiftplus.pipeline.plan import plan
 from swiftplus.recipe.load import load_recipe, shipped_recipes
@@ -112,6 +112,17 @@ def test_deploy_step_plans_what_runs(name, launcher):
         complete(loaded.recipe, stage)
     step = planned(loaded, stages.DEPLOY)
     assert_same(step, launched(lambda: server.deploy(loaded.recipe)))
+
+
+def test_a_defaulted_nproc_plans_what_runs(launcher, monkeypatch):
+    """A DeepSpeed stage without NPROC_PER_NODE gets one process per visible GPU, in the plan as in the run."""
+    fake = [gpus.Gpu(i, f"GPU-{i}", "NVIDIA H100 80GB HBM3", 81559) for i in range(4)]
+    monkeypatch.setattr(gpus, "_smi", lambda: (fake, "nvidia-smi"))
+    loaded = load_recipe("qwen3-vl-2b-0.6b")
+    complete(loaded.recipe, stages.GRAFT)
+    step = planned(loaded, stages.STAGE1)
+    assert step.env["NPROC_PER_NODE"] == "4"
+    assert_same(step, launched(lambda: train_run.run_stage(loaded, stages.STAGE1, environ={}, ref="x")))
 
 
 def test_the_launcher_is_really_intercepted(launcher):

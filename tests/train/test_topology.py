@@ -47,3 +47,33 @@ def test_bad_topology(env):
 def test_many_nodes_without_a_master_address_is_refused(env):
     with pytest.raises(UserError, match="no master address: set MASTER_ADDR"):
         resolve(env)
+
+
+# --- NPROC_PER_NODE unset: one process per visible GPU when a launcher is needed --------------------------
+
+def _recipe(tmp_path, stage1: str):
+    from swiftplus.recipe.load import load_recipe
+
+    path = tmp_path / "r.yaml"
+    path.write_text(f"swift: {{model_type: qwen2_5_vl, template: qwen2_5_vl}}\n"
+                    f"stage1: {{init: /models/x, dataset: [d.jsonl]{stage1}}}\n")
+    return load_recipe(str(path), check_flags=False).recipe
+
+
+@pytest.mark.parametrize("stage1,environ,gpus,nproc", [
+    (", deepspeed: zero2", {}, 8, 8),  # ms-swift refuses 2+ GPUs in one DeepSpeed process
+    (", deepspeed: zero2", {}, 1, 1),  # one GPU: torchrun still, or DeepSpeed falls into MPI discovery
+    ("", {}, 4, 4),  # several GPUs: data parallel rather than one process spread over them
+    ("", {}, 1, None),  # one GPU, no DeepSpeed: a plain process is right
+    (", deepspeed: zero2", {}, 0, None),  # nothing to count: the doctor reports it
+    ("", {"NNODES": "2", "NODE_RANK": "0", "MASTER_ADDR": "h0"}, 8, 8),  # not 1 per node
+    (", deepspeed: zero2", {"NPROC_PER_NODE": "2"}, 8, 2),  # an explicit value always wins
+])
+def test_nproc_defaults_to_the_visible_gpus(tmp_path, stage1, environ, gpus, nproc):
+    from swiftplus.train.topology import topology_for
+
+    topo = topology_for(_recipe(tmp_path, stage1), "stage1", environ, gpus)
+    assert topo.nproc_per_node == nproc
+    assert topo.nproc_defaulted == (nproc is not None and "NPROC_PER_NODE" not in environ)
+    if nproc:
+        assert topo.env()["NPROC_PER_NODE"] == str(nproc)
