@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from swiftplus.core import stages
 from swiftplus.core.tools import FlagsUnavailable, fields_for
 from swiftplus.plugins import PLUGINS_DIR, available_plugins
+from swiftplus.plugins.models import qwen2_5_vl_qwen3_vllm as donor_host_vllm
 from swiftplus.recipe.schema import DeploySection, EvalSection, ExportSection, Recipe, TrainSection
 
 
@@ -167,9 +168,23 @@ def _check_wiring(recipe: Recipe) -> list[Problem]:
     return problems
 
 
+def _check_serving_backend(recipe: Recipe) -> list[Problem]:
+    """vLLM is refused for a graft whose vLLM model has not served on a GPU yet (graft.host: donor)."""
+    if recipe.graft is None or recipe.graft.host != "donor" or donor_host_vllm.SERVED_ON_GPU:
+        return []
+    deploy = recipe.deploy
+    if deploy is not None and deploy.from_ not in (*stages.SOURCES, "auto"):
+        return []  # serves a checkpoint from elsewhere, not this graft
+    for path, flags in ((("deploy", "infer_backend"), deploy.flags if deploy else {}),
+                        (("swift", "infer_backend"), recipe.swift)):
+        if str(flags.get("infer_backend")) == "vllm":
+            return [Problem(path, f"vllm cannot serve this recipe's model yet: {donor_host_vllm.NOT_SERVED}")]
+    return []
+
+
 def check_recipe(recipe: Recipe | None, data: dict, *, check_flags: bool = True) -> list[Problem]:
-    """Stage wiring (needs a schema-valid recipe) and tool flags (checked on the raw mapping)."""
-    problems = _check_wiring(recipe) if recipe is not None else []
+    """Stage wiring and serving backend (need a schema-valid recipe) and tool flags (checked on the raw mapping)."""
+    problems = _check_wiring(recipe) + _check_serving_backend(recipe) if recipe is not None else []
     if check_flags:
         problems += check_flags_raw(data)
     return problems
