@@ -125,6 +125,20 @@ def test_a_donor_qwen2_5_vl_attention_cannot_host_is_hosted_exactly(built, tmp_p
     assert cfg["num_attention_heads"] * cfg["head_dim"] != cfg["hidden_size"]
 
 
+def test_a_template_saved_by_transformers_5_keeps_its_nested_config(built, tmp_path):
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    template = tmp_path / "template"
+    Qwen2_5_VLForConditionalGeneration.from_pretrained(built("qwen2.5-vl")).save_pretrained(template)
+    AutoProcessor.from_pretrained(built("qwen2.5-vl")).save_pretrained(template)
+    assert "text_config" in _config(template)
+    res = graft(template, built("qwen3"), tmp_path / "g", host="donor", log=quiet)
+    assert res.report["text_equivalence"]["max_abs_diff"] == 0.0 and res.report["load_check"]["ok"]
+    text = _config(res.output_dir)["text_config"]
+    assert text["model_type"] == "qwen2_5_vl_qwen3_text" and text["head_dim"] == _config(built("qwen3"))["head_dim"]
+    assert "mrope_section" in text["rope_parameters"] and "mrope_interleaved" not in text["rope_parameters"]
+
+
 def test_the_chat_template_is_qwen3s_with_qwen2_5_vl_image_markup(grafted):
     from transformers import AutoProcessor
 
