@@ -49,7 +49,8 @@ def test_every_donor_tensor_is_copied_and_text_logits_equal_the_donor(grafted, b
 def test_config_names_the_host_and_carries_the_donor_decoder(grafted, built):
     cfg = _config(grafted(HOST).output_dir)
     template, donor = _config(built(PAIRS[HOST][0])), _config(built(PAIRS[HOST][1]))
-    assert cfg["model_type"] == "qwen2_5_vl_qwen3" and cfg["architectures"] == ["Qwen2_5_VLQwen3ForConditionalGeneration"]
+    hf = _hf()  # the family writes the names the model module registers
+    assert cfg["model_type"] == hf.MODEL_TYPE and cfg["architectures"] == [hf.ARCHITECTURE]
     for key in ("hidden_size", "head_dim", "num_attention_heads", "num_key_value_heads", "intermediate_size",
                 "num_hidden_layers", "vocab_size", "rope_theta", "attention_bias"):
         assert cfg[key] == donor[key], key
@@ -160,13 +161,13 @@ def _refused(tmp_path, template, donor, match, **kw):
 def test_pairs_host_donor_cannot_serve_are_refused(built, tmp_path):
     _refused(tmp_path, built("qwen3-vl"), built("qwen3-tied"),
              r"graft.host is 'donor', but a qwen3_vl template can only be grafted with host: template", host="donor")
-    qwen2 = tmp_path.parent / f"{tmp_path.name}-qwen2"
-    shutil.copytree(built("qwen3"), qwen2)
+    qwen2, sliding = tmp_path / "qwen2", tmp_path / "sliding"
+    for d in (qwen2, sliding):
+        shutil.copytree(built("qwen3"), d)
     cfg = _config(qwen2)
-    (qwen2 / "config.json").write_text(json.dumps({**cfg, "model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]}))
+    (qwen2 / "config.json").write_text(json.dumps({**cfg, "model_type": "qwen2",
+                                                   "architectures": ["Qwen2ForCausalLM"]}))
     _refused(tmp_path, built("qwen2.5-vl"), qwen2, r"donor: model_type 'qwen2'.*host: template", host="donor")
-    sliding = tmp_path.parent / f"{tmp_path.name}-sliding"
-    shutil.copytree(built("qwen3"), sliding)
     (sliding / "config.json").write_text(json.dumps({**cfg, "use_sliding_window": True, "sliding_window": 64,
                                                      "max_window_layers": 1}))
     _refused(tmp_path, built("qwen2.5-vl"), sliding, r"sliding-window layers", host="donor")

@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -63,6 +63,7 @@ def test_a_qwen2_decoder_would_have_no_place_for_the_qk_norm():
 
 
 def test_the_entry_point_vllm_reads_names_register():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     plugins = project["entry-points"]["vllm.general_plugins"]
     module, attr = plugins["swiftplus_qwen2_5_vl_qwen3"].split(":")
@@ -95,7 +96,7 @@ def test_register_adds_the_architecture_lazily_and_teaches_autoconfig_the_model_
                    "config": "Qwen2_5_VLQwen3Config"}
     # the lazily imported class exists where the string says, built on vLLM's Qwen2.5-VL with Qwen3's decoder
     module, cls = reg.MODEL_CLASS.split(":")
-    tree = ast.parse(open(importlib.util.find_spec(module).origin).read())
+    tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text())
     node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls)
     assert [b.id for b in node.bases] == ["Qwen2_5_VLForConditionalGeneration"]
     call = next(n for n in ast.walk(node) if isinstance(n, ast.Call)
@@ -106,13 +107,13 @@ def test_register_adds_the_architecture_lazily_and_teaches_autoconfig_the_model_
 
 @pytest.mark.gpu
 @pytest.mark.slow
-def test_vllm_serves_the_graft_as_transformers_does(lossless):
+def test_vllm_serves_the_graft_as_transformers_does(lossless, monkeypatch):
     """Prompt log-probabilities from vLLM match transformers' on text and on an image (fp32): QK-norm, head_dim
     and the sectioned M-RoPE all reach vLLM. When this passes on a GPU, SERVED_ON_GPU may become True."""
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available() or importlib.util.find_spec("vllm") is None:
         pytest.skip("needs a CUDA GPU and vLLM (`make gpu-extra`)")
-    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # one process: register() below is seen by the engine
+    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # one process: the engine sees register() below
     from PIL import Image
     from transformers import AutoProcessor
     from vllm import LLM, SamplingParams

@@ -22,14 +22,17 @@ exactly as Qwen2.5-VL's) when this module is imported.
 """
 # no `from __future__ import annotations`: transformers reads each class's config class from its annotation
 
-import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText
 from transformers.conversion_mapping import get_checkpoint_conversion_mapping, register_checkpoint_conversion_mapping
 from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import Qwen2_5_VLConfig, Qwen2_5_VLTextConfig
 from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import (
-    Qwen2_5_VisionTransformerPretrainedModel, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLModel,
-    Qwen2_5_VLPreTrainedModel, Qwen2_5_VLRotaryEmbedding)
+    Qwen2_5_VisionTransformerPretrainedModel,
+    Qwen2_5_VLForConditionalGeneration,
+    Qwen2_5_VLModel,
+    Qwen2_5_VLPreTrainedModel,
+    Qwen2_5_VLRotaryEmbedding,
+)
 from transformers.models.qwen3_vl.configuration_qwen3_vl import Qwen3VLTextConfig
 from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLTextModel
 
