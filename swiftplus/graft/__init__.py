@@ -86,11 +86,14 @@ def _clean_stale_tmp(output_dir: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def graft(template_dir, donor_dir, output_dir, *, merger_init: str = "random",
+def graft(template_dir, donor_dir, output_dir, *, host: str = "template", merger_init: str = "random",
           allow_dropped: tuple[str, ...] | list[str] = (), seed: int = 0, proof: bool = True,
           proof_layers: int | None = None, max_shard_bytes: int = 5 << 30,
           log: Callable[[str], None] = print) -> GraftResult:
-    """Graft donor_dir's LLM into template_dir's VLM, writing output_dir atomically (see module doc)."""
+    """Graft donor_dir's LLM into template_dir's VLM, writing output_dir atomically (see module doc).
+
+    host: whose decoder architecture carries the donor's weights, the template's or the donor's own
+    (families/__init__.py); it picks the family, whose name the fingerprint includes."""
     template_dir, donor_dir, output_dir = Path(template_dir), Path(donor_dir), Path(output_dir)
     for what, d in (("template", template_dir), ("donor", donor_dir)):
         if not d.is_dir():
@@ -101,7 +104,7 @@ def graft(template_dir, donor_dir, output_dir, *, merger_init: str = "random",
     template_gen = _read_json(template_dir / "generation_config.json", "", required=False)
     donor_gen = _read_json(donor_dir / "generation_config.json", "", required=False)
 
-    family = family_for(template_cfg)
+    family = family_for(template_cfg, host=host)
     family.check_pair(template_cfg, donor_cfg)
     donor = donor_text_params(donor_cfg)
     template_tensors = scan_checkpoint(template_dir)
@@ -180,7 +183,7 @@ def _write_output(out: Path, family, layout, plan, template_dir: Path, donor_dir
     chat_template = None
     if not family.keep_template_chat_template:
         from importlib.resources import files
-        chat_template = (files("swiftplus.graft") / "templates" / f"{family.name}_qwen3.jinja").read_text()
+        chat_template = (files("swiftplus.graft") / "templates" / family.chat_template_file()).read_text()
     write_tokenizer_files(template_dir, donor_dir, out, extra_special_tokens=tokens.extra_special_tokens,
                           chat_template=chat_template)
     donor_tensors = scan_checkpoint(donor_dir)

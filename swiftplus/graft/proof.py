@@ -55,6 +55,8 @@ def text_equivalence(out_dir: Path, donor_dir: Path, family, layout, layers: int
     ids = Tokenizer.from_file(str(donor_dir / "tokenizer.json")).encode(PROBE).ids
     lm_rows = _lm_sample(donor_cfg["vocab_size"], ids)
 
+    # the family's classes first: importing them registers a model type transformers lacks with AutoConfig
+    cls = family.transformers_class(family.text_model_class) if family.text_model_class else None
     dreader, greader = DiskTensors(donor_dir), DiskTensors(out_dir)
     try:
         dcfg = _truncate(transformers.AutoConfig.for_model(
@@ -65,7 +67,6 @@ def text_equivalence(out_dir: Path, donor_dir: Path, family, layout, layers: int
 
         tcfg = _truncate(transformers.AutoConfig.from_pretrained(out_dir).get_text_config(), n_layers)
         tcfg._attn_implementation = "eager"
-        cls = getattr(transformers, family.text_model_class) if family.text_model_class else None
         g_lm = layout.lm_head if layout.lm_head in greader else layout.text_prefix + "embed_tokens.weight"
         got = _text_logits(lambda: cls(tcfg) if cls else transformers.AutoModel.from_config(tcfg), greader,
                            layout.text_prefix, g_lm, ids, lm_rows)
@@ -95,10 +96,16 @@ def _swift_batch(template, image):
     return template.data_collator([encoded])
 
 
-def load_check(out_dir: Path, cfg) -> dict:
-    """(c): transformers matches every tensor of the output to the template class (meta device, no data)."""
+def _model_class(cfg, family=None):
+    if family is not None:
+        return family.transformers_class(cfg.architectures[0])
     import transformers
-    cls = getattr(transformers, cfg.architectures[0])
+    return getattr(transformers, cfg.architectures[0])
+
+
+def load_check(out_dir: Path, cfg, family=None) -> dict:
+    """(c): transformers matches every tensor of the output to the template class (meta device, no data)."""
+    cls = _model_class(cfg, family)
     _, info = cls.from_pretrained(out_dir, config=cfg, device_map="meta", output_loading_info=True,
                                   ignore_mismatched_sizes=True)  # report shape mismatches rather than raise
     problems = {k: sorted(map(str, v)) for k, v in (("missing", info.get("missing_keys")),
@@ -153,12 +160,11 @@ def vision_reachability(out_dir: Path, family, cfg, layers: int | None) -> dict:
     import inspect
 
     import torch
-    import transformers
 
     from swiftplus.graft.safetensors_io import scan_checkpoint
     from swiftplus.graft.streamed import DiskTensors, checkpoint_names, empty_model, streamed
 
-    cls = getattr(transformers, cfg.architectures[0])
+    cls = _model_class(cfg, family)
     text_cfg = cfg.get_text_config()
     total = text_cfg.num_hidden_layers
     if layers is None and sum(i.nbytes for i in scan_checkpoint(out_dir).values()) <= FULL_DEPTH_MAX_BYTES:
@@ -222,7 +228,7 @@ def run_proof(out_dir: Path, donor_dir: Path, family, layout, plan, *, layers: i
     import transformers
     cfg = transformers.AutoConfig.from_pretrained(out_dir)
     log("graft proof: load check (tensor names and shapes)")
-    load = load_check(out_dir, cfg)
+    load = load_check(out_dir, cfg, family)
     log("graft proof: vision reachability via ms-swift")
     vr = vision_reachability(out_dir, family, cfg, layers)
     return {"text_equivalence": te, "vision_reachability": vr, "load_check": load}

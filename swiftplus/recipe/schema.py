@@ -38,6 +38,9 @@ class GraftSection(Strict):
     template: str = Field(description="VLM whose vision tower, projector and processor are kept")
     donor: str = Field(description="LLM that replaces the template's language model")
     output: str | None = Field(None, description="new HF checkpoint directory (default: <run_dir>/graft)")
+    host: Literal["template", "donor"] = Field(
+        "template", description="decoder that carries the donor's weights: the template VLM's own (seed 000's "
+                                "choice; may drop donor tensors) or the donor's own architecture (lossless)")
     merger_init: Literal["random", "crop-copy"] = "random"
     allow_dropped: list[str] = Field(default_factory=list, description="globs of tensors the user accepts losing")
     hub: Literal["modelscope", "hf"] | None = None

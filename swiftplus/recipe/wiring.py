@@ -12,6 +12,7 @@ from pathlib import Path
 from swiftplus.core import stages
 from swiftplus.core.hub import HUB_ID
 from swiftplus.plugins import PLUGINS_DIR, VLLM_CANNOT_LOAD, available_plugins
+from swiftplus.plugins.models import qwen2_5_vl_qwen3_vllm as donor_host_vllm
 from swiftplus.recipe.check import Problem
 from swiftplus.recipe.schema import Recipe
 
@@ -121,11 +122,19 @@ def _section_problems(recipe: Recipe) -> list[Problem]:
 
 def _backend_problems(recipe: Recipe) -> list[Problem]:
     """vLLM builds each architecture from its own registry: a family it cannot build fails only when served."""
-    if recipe.deploy is None or recipe.deploy.flags.get("infer_backend") != "vllm":
+    deploy = recipe.deploy
+    if deploy is None or deploy.flags.get("infer_backend", recipe.swift.get("infer_backend")) != "vllm":
         return []
-    model_type = recipe.deploy.flags.get("model_type") or recipe.swift.get("model_type")
+    where = (stages.DEPLOY, "infer_backend") if "infer_backend" in deploy.flags else ("swift", "infer_backend")
+    model_type = deploy.flags.get("model_type") or recipe.swift.get("model_type")
     why = VLLM_CANNOT_LOAD.get(model_type)
-    return [Problem((stages.DEPLOY, "infer_backend"), f"vllm cannot serve model_type {model_type}: {why}")] if why else []
+    if why:
+        return [Problem(where, f"vllm cannot serve model_type {model_type}: {why}")]
+    # graft.host: donor hosts Qwen3's decoder in Qwen2.5-VL: its vLLM model exists but has not served on a GPU yet
+    serves_the_graft = deploy.from_ in (*stages.SOURCES, "auto")
+    if recipe.graft is not None and recipe.graft.host == "donor" and serves_the_graft and not donor_host_vllm.SERVED_ON_GPU:
+        return [Problem(where, f"vllm cannot serve this recipe's model yet: {donor_host_vllm.NOT_SERVED}")]
+    return []
 
 
 def check_wiring(recipe: Recipe) -> list[Problem]:

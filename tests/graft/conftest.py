@@ -7,6 +7,7 @@ PAIRS = {
     "qwen3_vl": ("qwen3-vl", "qwen3-tied", ()),  # seed 001: Qwen3-VL-2B + Qwen3-0.6B (tied, heads x head_dim != hidden)
     "smolvlm": ("smolvlm2", "qwen3-tied", ()),  # seed 004: SmolVLM2 + Qwen3-0.6B
     "qwen2_5_vl": ("qwen2.5-vl", "qwen3", QK_NORM),  # seed 000: Qwen2.5-VL-7B + Qwen3-8B (untied)
+    "qwen2_5_vl_qwen3": ("qwen2.5-vl", "qwen3", ()),  # seed 000's pair, graft.host: donor (QK-norm kept)
 }
 FAMILIES = list(PAIRS)
 
@@ -19,6 +20,7 @@ def quiet(_line: str) -> None:
 def grafted(built, tmp_path_factory):
     """grafted(family) -> GraftResult of the family's pair, proof included (read-only: copy to change)."""
     from swiftplus.graft import graft
+    from swiftplus.graft.families import family_by_name
 
     root = tmp_path_factory.mktemp("grafts")
     done = {}
@@ -26,7 +28,8 @@ def grafted(built, tmp_path_factory):
     def get(family):
         if family not in done:
             template, donor, allow = PAIRS[family]
-            done[family] = graft(built(template), built(donor), root / family, allow_dropped=allow, log=quiet)
+            done[family] = graft(built(template), built(donor), root / family, host=family_by_name(family).host,
+                                 allow_dropped=allow, log=quiet)
         return done[family]
 
     return get

@@ -19,7 +19,7 @@ def _config(d):
     return json.loads((d / "config.json").read_text())
 
 
-@pytest.mark.parametrize("family", ["qwen3_vl", "smolvlm"])
+@pytest.mark.parametrize("family", ["qwen3_vl", "smolvlm", "qwen2_5_vl_qwen3"])
 def test_exact_host_families_equal_the_donor(grafted, family):
     rep = grafted(family).report
     assert rep["text_equivalence"]["checked"] and rep["text_equivalence"]["full_depth"]

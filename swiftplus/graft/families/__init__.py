@@ -4,7 +4,8 @@ A family says how a template's tensors are laid out (hub and transformers-5 layo
 tensors are sized by the text width, which donor tensors its decoder cannot host (and what that loses),
 which it hosts that the donor lacks (zero-initialised), how its config is rewritten, and which ms-swift
 model type / template / plugin trains and serves the result. Adding a family is adding one module and
-one line in FAMILIES.
+one line in FAMILIES. A template may have more than one family, one per `host` (graft.host): `template` keeps
+the template's own decoder, `donor` keeps the donor's.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class TokenPlan:
 
 class Family:
     name: str = ""
+    host: str = "template"  # whose decoder architecture hosts the donor's weights (graft.host)
     template_model_types: tuple[str, ...] = ()
     architecture: str = ""
     swift_model_type: str = ""
@@ -46,6 +48,7 @@ class Family:
     loss_meaning: str = ""
     keep_template_chat_template: bool = True
     text_model_class: str | None = None  # transformers class of the text model (None: AutoModel)
+    transformers_module: str | None = None  # module defining (and registering) classes transformers lacks
     projector_module: str = ""  # module whose output rows are the image features
 
     def layout(self, template_names: list[str]) -> Layout:
@@ -68,6 +71,21 @@ class Family:
     def text_model_prefix(self, layout: Layout) -> str:
         """Prefix of the text model's own state dict inside the checkpoint (for the proof)."""
         return layout.text_prefix
+
+    def transformers_class(self, name: str):
+        """The transformers model class `name`, from transformers or this family's own module."""
+        import importlib
+
+        import transformers
+        if self.transformers_module:
+            module = importlib.import_module(self.transformers_module)
+            if hasattr(module, name):
+                return getattr(module, name)
+        return getattr(transformers, name)
+
+    def chat_template_file(self) -> str:
+        """swiftplus/graft/templates file written when keep_template_chat_template is False."""
+        return f"{self.name}_qwen3.jinja"
 
     def plugin_path(self) -> Path | None:
         if not self.swift_plugin:
@@ -102,17 +120,24 @@ QWEN_VISION_TOKENS = {"vision_start_token_id": "<|vision_start|>", "vision_end_t
 
 def _families() -> list[Family]:
     from swiftplus.graft.families.qwen2_5_vl import Qwen2_5_VL
+    from swiftplus.graft.families.qwen2_5_vl_qwen3 import Qwen2_5_VL_Qwen3
     from swiftplus.graft.families.qwen3_vl import Qwen3_VL
     from swiftplus.graft.families.smolvlm import SmolVLM
-    return [Qwen2_5_VL(), Qwen3_VL(), SmolVLM()]
+    return [Qwen2_5_VL(), Qwen2_5_VL_Qwen3(), Qwen3_VL(), SmolVLM()]
 
 
-def family_for(template_cfg: dict, where: str = "template") -> Family:
+def family_for(template_cfg: dict, where: str = "template", host: str = "template") -> Family:
     model_type = template_cfg.get("model_type")
-    for fam in _families():
-        if model_type in fam.template_model_types:
+    matching = [fam for fam in _families() if model_type in fam.template_model_types]
+    for fam in matching:
+        if fam.host == host:
             return fam
-    known = ", ".join(t for f in _families() for t in f.template_model_types)
+    if matching:
+        have = " or ".join(sorted({f.host for f in matching}))
+        raise UserError(f"graft.host is {host!r}, but a {model_type} template can only be grafted with host: {have}. "
+                        "host: donor exists for templates whose own decoder cannot carry the donor whole (such as "
+                        "Qwen2.5-VL's, which has no QK-norm); the others already keep the donor exactly.")
+    known = ", ".join(dict.fromkeys(t for f in _families() for t in f.template_model_types))
     raise UserError(f"{where}: config.json model_type {model_type!r} is not a template family swiftplus can "
                     f"graft into (known: {known}). Add a module under swiftplus/graft/families/.")
 

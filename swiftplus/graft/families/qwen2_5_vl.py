@@ -3,7 +3,7 @@
 Qwen2.5-VL's decoder is Qwen2's: q/k/v projections carry biases (zero where the donor has none) and
 there is no per-head QK RMSNorm, so a Qwen3 donor's q_norm/k_norm cannot be hosted. The graft refuses
 that loss unless graft.allow_dropped names it, and the report then measures how far the result is
-from the donor.
+from the donor. graft.host: donor (qwen2_5_vl_qwen3.py) hosts the same pair without the loss.
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ class Qwen2_5_VL(Family):
         r"self_attn\.[qk]_norm\.weight$":
             "QK-norm: Qwen2.5-VL's decoder (Qwen2 attention) has no per-head RMSNorm on queries and keys, so "
             "attention scores are computed from un-normalised q/k and the grafted LLM is no longer the donor; "
-            "expect large logit differences until stage-2 training re-adapts the decoder",
+            "expect large logit differences until stage-2 training re-adapts the decoder (graft.host: donor keeps "
+            "the donor's own decoder, QK-norm included)",
     }
     required_biases = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj")
     text_keys = tuple(k for k in TEXT_KEYS if k != "attention_bias")
