@@ -86,14 +86,16 @@ def _clean_stale_tmp(output_dir: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def graft(template_dir, donor_dir, output_dir, *, host: str = "template", merger_init: str = "random",
+def graft(template_dir, donor_dir, output_dir, *, host: str = "template", family: str | None = None,
+          merger_init: str = "random",
           allow_dropped: tuple[str, ...] | list[str] = (), seed: int = 0, proof: bool = True,
           proof_layers: int | None = None, max_shard_bytes: int = 5 << 30,
           log: Callable[[str], None] = print) -> GraftResult:
     """Graft donor_dir's LLM into template_dir's VLM, writing output_dir atomically (see module doc).
 
     host: whose decoder architecture carries the donor's weights, the template's or the donor's own
-    (families/__init__.py); it picks the family, whose name the fingerprint includes."""
+    (families/__init__.py); family: the graft family by name (default: the one that takes the
+    template's model_type with that host). The family's name is part of the fingerprint."""
     template_dir, donor_dir, output_dir = Path(template_dir), Path(donor_dir), Path(output_dir)
     for what, d in (("template", template_dir), ("donor", donor_dir)):
         if not d.is_dir():
@@ -104,7 +106,7 @@ def graft(template_dir, donor_dir, output_dir, *, host: str = "template", merger
     template_gen = _read_json(template_dir / "generation_config.json", "", required=False)
     donor_gen = _read_json(donor_dir / "generation_config.json", "", required=False)
 
-    family = family_for(template_cfg, host=host)
+    family = family_for(template_cfg, host=host, name=family)
     family.check_pair(template_cfg, donor_cfg)
     donor = donor_text_params(donor_cfg)
     template_tensors = scan_checkpoint(template_dir)
@@ -112,6 +114,7 @@ def graft(template_dir, donor_dir, output_dir, *, host: str = "template", merger
     donor_tok = read_tokenizer(donor_dir)
     if donor_tok is None:
         raise UserError(f"{donor_dir}: no tokenizer.json; the graft uses the donor's tokenizer.")
+    family = family.for_donor(donor_cfg, donor_tok)
     tokens = family.tokens(template_cfg, read_tokenizer(template_dir), donor_tok)
     check_tokens(donor_tok, tokens.required, tokens.ids, donor["vocab_size"])
     embed = donor_tensors.get("model.embed_tokens.weight")
@@ -120,11 +123,13 @@ def graft(template_dir, donor_dir, output_dir, *, host: str = "template", merger
                         f"[{donor['vocab_size']}, {donor['hidden_size']}]; weights and config disagree.")
     pad = pad_token_id(donor_dir, donor_tok, donor_cfg, donor_gen)
     new_cfg = family.rewrite_config(template_cfg, donor_cfg, tokens, pad)
+    processor = family.processor_files(template_dir, template_cfg, new_cfg)
     new_gen = rewrite_generation_config(template_gen, donor_gen, donor_cfg, tokens.ids)
     layout = family.layout(list(template_tensors))
     plan = plan_weights(family, layout, template_tensors, donor_tensors, donor_hidden=donor["hidden_size"],
                         merger_init=merger_init, allow_dropped=allow_dropped,
-                        unused_template=family.unused_template(template_cfg, donor_cfg))
+                        unused_template=family.unused_template(template_cfg, donor_cfg),
+                        new_tensors=family.new_tensors(template_cfg, donor_cfg), new_dtype=embed.dtype)
     check_plan(plan)
 
     options = {"format": FORMAT_VERSION, "family": family.name, "merger_init": merger_init,
@@ -152,18 +157,17 @@ def graft(template_dir, donor_dir, output_dir, *, host: str = "template", merger
         tmp.mkdir()
         try:
             _write_output(tmp, family, layout, plan, template_dir, donor_dir, template_tensors, new_cfg, new_gen,
-                          tokens, seed=seed, max_shard_bytes=max_shard_bytes)
+                          processor, tokens, seed=seed, max_shard_bytes=max_shard_bytes)
             (tmp / PLAN).write_text(plan.table() + "\n")
-            proof_results = {}
+            proof_results = {"serving_names": family.serving_check(list(scan_checkpoint(tmp)), new_cfg)}
             if proof:
-                proof_results = run_proof(tmp, donor_dir, family, layout, plan, layers=proof_layers, log=log)
+                proof_results.update(run_proof(tmp, donor_dir, family, layout, plan, layers=proof_layers, log=log))
             rep = report_mod.build_report(family, layout, plan, template_dir, donor_dir, template_cfg, new_cfg,
                                           proof_results, swift)
             (tmp / REPORT).write_text(json.dumps(rep, indent=2) + "\n")
             summary = report_mod.summary(rep)
             (tmp / SUMMARY).write_text(summary + "\n")
-            if proof:
-                report_mod.raise_if_unproven(rep)
+            report_mod.raise_if_unproven(rep)
             (tmp / MARKER).write_text(json.dumps({**swift, "fingerprint": fingerprint, "complete": True,
                                                   "template": str(template_dir), "donor": str(donor_dir),
                                                   "options": options}, indent=2) + "\n")
@@ -176,16 +180,19 @@ def graft(template_dir, donor_dir, output_dir, *, host: str = "template", merger
 
 
 def _write_output(out: Path, family, layout, plan, template_dir: Path, donor_dir: Path, template_tensors,
-                  new_cfg: dict, new_gen: dict, tokens, *, seed: int, max_shard_bytes: int) -> None:
+                  new_cfg: dict, new_gen: dict, processor: dict | None, tokens, *, seed: int,
+                  max_shard_bytes: int) -> None:
     (out / "config.json").write_text(json.dumps(new_cfg, indent=2) + "\n")
     if new_gen:
         (out / "generation_config.json").write_text(json.dumps(new_gen, indent=2) + "\n")
     chat_template = None
     if not family.keep_template_chat_template:
         from importlib.resources import files
-        chat_template = (files("swiftplus.graft") / "templates" / family.chat_template_file()).read_text()
+        chat_template = (files("swiftplus.graft") / "templates" / family.chat_template_file).read_text()
     write_tokenizer_files(template_dir, donor_dir, out, extra_special_tokens=tokens.extra_special_tokens,
-                          chat_template=chat_template)
+                          chat_template=chat_template, copy_processor=processor is None)
+    for name, content in (processor or {}).items():
+        (out / name).write_text(json.dumps(content, indent=2) + "\n")
     donor_tensors = scan_checkpoint(donor_dir)
     std = (new_cfg.get("vision_config") or {}).get("initializer_range") or new_cfg.get("initializer_range") or 0.02
     tensors = []

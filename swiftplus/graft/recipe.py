@@ -23,7 +23,9 @@ def graft_recipe(recipe: Recipe, *, force: bool = False, proof: bool = True, dry
         raise UserError(f"recipe {recipe.name}: the recipe has no graft section")
     out = runs.stage_dir(recipe, GRAFT)
     if dry_run:
-        print(f"graft {g.template} + {g.donor} -> {out} (host={g.host}, merger_init={g.merger_init}, proof={g.proof})")
+        family = f"family={g.family}, " if g.family else ""
+        print(f"graft {g.template} + {g.donor} -> {out} (host={g.host}, {family}merger_init={g.merger_init}, "
+              f"proof={g.proof})")
         return 0
     hub_name = g.hub or recipe.hub
     template = resolve_model(g.template, hub_name, what="graft.template")
@@ -32,8 +34,9 @@ def graft_recipe(recipe: Recipe, *, force: bool = False, proof: bool = True, dry
         if not (out / MARKER).is_file():
             raise UserError(f"--force: {out} is not a graft output; refusing to delete it")
         shutil.rmtree(out)
-    result = graft(template, donor, out, host=g.host, merger_init=g.merger_init, allow_dropped=tuple(g.allow_dropped),
-                   seed=g.seed, proof=g.proof and proof, proof_layers=g.proof_layers)
+    result = graft(template, donor, out, host=g.host, family=g.family, merger_init=g.merger_init,
+                   allow_dropped=tuple(g.allow_dropped), seed=g.seed, proof=g.proof and proof,
+                   proof_layers=g.proof_layers)
     _check_recipe_agrees(recipe, result.swift)
     return 0
 

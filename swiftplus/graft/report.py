@@ -48,6 +48,7 @@ def build_report(family, layout, plan, template_dir: Path, donor_dir: Path, temp
         "text_equivalence": te,
         "vision_reachability": vr,
         "load_check": proof.get("load_check") or {"checked": False, "ok": None},
+        "serving_names": proof.get("serving_names") or {"checked": False, "ok": None},
     }
 
 
@@ -78,6 +79,11 @@ def summary(rep: dict) -> str:
     if lc.get("checked"):
         lines.append(f"  loads with transformers as {lc.get('class')} ({lc.get('how')}): {'ok' if lc.get('ok') else 'FAILED'}"
                      + ("" if lc.get("ok") else f" {lc.get('problems')}"))
+    sn = rep.get("serving_names") or {}
+    if sn.get("checked"):
+        verdict = "ok" if sn.get("ok") else f"FAILED {sn.get('problems')}"
+        lines.append(f"  tensor names as {sn.get('engine')} loads them: {verdict}"
+                     + (f"; {sn['note']}" if sn.get("note") else ""))
     sw = rep["swift"]
     plug = f" --external_plugins {sw['swift_external_plugins'][0]}" if sw.get("swift_external_plugins") else ""
     lines.append(f"  ms-swift: --model_type {sw['swift_model_type']} --template {sw['swift_template']}{plug}")
@@ -97,6 +103,9 @@ def raise_if_unproven(rep: dict) -> None:
         problems.append(f"the output does not load as {lc.get('class')}: {lc.get('problems')}")
     if vr.get("checked") and not vr.get("ok"):
         problems.append(f"vision is not reachable: {vr.get('problem') or vr}")
+    sn = rep.get("serving_names") or {}
+    if sn.get("checked") and not sn.get("ok"):
+        problems.append(f"{sn.get('engine')} would refuse tensor names: {sn.get('problems')}")
     if te.get("checked") and rep["expect_exact_text"] and not te.get("ok"):
         problems.append(f"text-only logits differ from the donor by {te.get('max_abs_diff')} although every "
                         "donor tensor was hosted")

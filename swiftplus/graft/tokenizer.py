@@ -84,8 +84,9 @@ def pad_token_id(donor_dir: Path, donor_tok: TokenizerInfo | None, donor_cfg: di
 
 
 def write_tokenizer_files(template_dir: Path, donor_dir: Path, out_dir: Path, *,
-                          extra_special_tokens: dict[str, str], chat_template: str | None) -> list[str]:
-    """Copy the donor's tokenizer and the template's processor files; returns the names written."""
+                          extra_special_tokens: dict[str, str], chat_template: str | None,
+                          copy_processor: bool = True) -> list[str]:
+    """Copy the donor's tokenizer and (copy_processor) the template's processor files; returns the names written."""
     written = []
     for name in TOKENIZER_FILES:
         if (Path(donor_dir) / name).is_file():
@@ -93,7 +94,7 @@ def write_tokenizer_files(template_dir: Path, donor_dir: Path, out_dir: Path, *,
             written.append(name)
     if not (out_dir / "tokenizer.json").is_file() and not (out_dir / "vocab.json").is_file():
         raise UserError(f"{donor_dir}: no tokenizer files (tokenizer.json or vocab.json + merges.txt).")
-    for name in PROCESSOR_FILES:
+    for name in PROCESSOR_FILES if copy_processor else ():
         if (Path(template_dir) / name).is_file():
             shutil.copyfile(Path(template_dir) / name, out_dir / name)
             written.append(name)

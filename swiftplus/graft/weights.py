@@ -95,10 +95,12 @@ def _allowed(name: str, allow_dropped: tuple[str, ...]) -> bool:
 
 def plan_weights(family: "Family", layout: "Layout", template: dict[str, "TensorInfo"],
                  donor: dict[str, "TensorInfo"], *, donor_hidden: int, merger_init: str = "random",
-                 allow_dropped: tuple[str, ...] = (), unused_template: dict[str, str] | None = None) -> WeightPlan:
+                 allow_dropped: tuple[str, ...] = (), unused_template: dict[str, str] | None = None,
+                 new_tensors: list[tuple[str, tuple[int, ...], str]] = (), new_dtype: str = "BF16") -> WeightPlan:
     """Decide, for every tensor of the grafted checkpoint, where its bytes come from.
 
-    unused_template: regex -> reason for template tensors the grafted model has no module for."""
+    unused_template: regex -> reason for template tensors the grafted model has no module for.
+    new_tensors: (name, shape, note) of tensors neither model has, initialised fresh in new_dtype."""
     if merger_init not in MERGER_INITS:
         raise UserError(f"graft.merger_init is {merger_init!r}; use one of {', '.join(MERGER_INITS)}.")
     rows: list[PlanRow] = []
@@ -119,14 +121,14 @@ def plan_weights(family: "Family", layout: "Layout", template: dict[str, "Tensor
             if any(p.search(name) for p in projector):
                 new_shape = (donor_hidden,) + info.shape[1:]
                 if new_shape == info.shape:
-                    rows.append(PlanRow(name, "template", name, info.shape, info.dtype,
+                    rows.append(PlanRow(family.target_name(name), "template", name, info.shape, info.dtype,
                                         "projector output already at the donor's width"))
                 else:
                     note = (f"{merger_init}: output width {info.shape[0]} -> {donor_hidden}")
-                    rows.append(PlanRow(name, "fresh", name if merger_init == "crop-copy" else None,
-                                        new_shape, info.dtype, note))
+                    rows.append(PlanRow(family.target_name(name), "fresh",
+                                        name if merger_init == "crop-copy" else None, new_shape, info.dtype, note))
             else:
-                rows.append(PlanRow(name, "template", name, info.shape, info.dtype))
+                rows.append(PlanRow(family.target_name(name), "template", name, info.shape, info.dtype))
         else:
             unplanned.append(name)
 
@@ -161,6 +163,7 @@ def plan_weights(family: "Family", layout: "Layout", template: dict[str, "Tensor
             if target not in donor_targets:
                 rows.append(PlanRow(target, "zero", None, (info.shape[0],), info.dtype,
                                     "host has a bias the donor lacks; zero equals its absence"))
+    rows += [PlanRow(name, "fresh", None, tuple(shape), new_dtype, note) for name, shape, note in new_tensors]
     return WeightPlan(rows, dropped, replaced, unplanned, unused)
 
 

@@ -42,7 +42,7 @@ def graft_step(recipe: Recipe) -> Step:
     g = recipe.graft
     detail = {"template": g.template, "donor": g.donor, "output": str(runs.stage_dir(recipe, stages.GRAFT)),
               "host": g.host, "merger_init": g.merger_init, "allow_dropped": g.allow_dropped,
-              "hub": g.hub or recipe.hub}
+              "hub": g.hub or recipe.hub, **({"family": g.family} if g.family else {})}
     return Step(stages.GRAFT, None, {}, None, detail, ["streamed in-process by swiftplus (no GPU, bounded memory)"])
 
 

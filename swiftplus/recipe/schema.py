@@ -37,6 +37,7 @@ class DatasetEntry(Strict):
 class GraftSection(Strict):
     template: str = Field(description="VLM whose vision tower, projector and processor are kept")
     donor: str = Field(description="LLM that replaces the template's language model")
+    family: str | None = Field(None, description="graft family (e.g. llava); default: the one that takes the template")
     output: str | None = Field(None, description="new HF checkpoint directory (default: <run_dir>/graft)")
     host: Literal["template", "donor"] = Field(
         "template", description="decoder that carries the donor's weights: the template VLM's own (seed 000's "

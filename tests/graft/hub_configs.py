@@ -47,3 +47,30 @@ QWEN3_VL_2B = {
                       "out_hidden_size": 2048, "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2},
     "vision_end_token_id": 151653, "vision_start_token_id": 151652,
 }
+
+# Vision sources of the llava family, as far as the graft reads them (their text parts trimmed).
+SMOLVLM2_256M = {
+    "architectures": ["SmolVLMForConditionalGeneration"], "image_token_id": 49190, "model_type": "smolvlm",
+    "scale_factor": 4, "text_config": {"model_type": "llama", "hidden_size": 576, "vocab_size": 49280},
+    "vision_config": {"hidden_size": 768, "image_size": 512, "max_image_size": {"longest_edge": 512},
+                      "model_type": "smolvlm_vision", "num_attention_heads": 12, "patch_size": 16,
+                      "size": {"longest_edge": 2048}, "tie_word_embeddings": False, "use_base_siglip": False},
+}
+
+SIGLIP_SO400M_384 = {
+    "architectures": ["SiglipModel"], "initializer_factor": 1.0, "model_type": "siglip",
+    "text_config": {"hidden_size": 1152, "intermediate_size": 4304, "model_type": "siglip_text_model",
+                    "num_attention_heads": 16, "num_hidden_layers": 27},
+    "torch_dtype": "float32", "transformers_version": "4.37.0.dev0",
+    "vision_config": {"hidden_size": 1152, "image_size": 384, "intermediate_size": 4304,
+                      "model_type": "siglip_vision_model", "num_attention_heads": 16, "num_hidden_layers": 27,
+                      "patch_size": 14},
+}
+
+CLIP_L_336 = {
+    "architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": 768,
+    "vision_config": {"architectures": None, "dropout": 0.0, "hidden_act": "quick_gelu", "hidden_size": 1024,
+                      "image_size": 336, "intermediate_size": 4096, "layer_norm_eps": 1e-05,
+                      "model_type": "clip_vision_model", "num_attention_heads": 16, "num_hidden_layers": 24,
+                      "patch_size": 14, "projection_dim": 768, "torch_dtype": None, "transformers_version": "4.21.3"},
+}

@@ -6,7 +6,7 @@ from swiftplus.recipe.load import load_recipe
 from tests.helpers import REPO
 
 SHIPPED = {"qwen3-8b-vl", "qwen3-8b-vl-lossless", "qwen3-vl-2b-0.6b", "qwen3-smvl", "qwen2.5-vl-7b-lora",
-           "qwen2-vl-2b-coco-lora", "tiny"}
+           "qwen2-vl-2b-coco-lora", "tiny", "qwen3-smvl-llava", "qwen3-8b-siglip"}
 RECIPES = sorted((REPO / "recipes").glob("**/*.yaml"))
 
 

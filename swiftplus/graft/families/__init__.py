@@ -47,6 +47,7 @@ class Family:
     # donor tensors it cannot host, explained for the report
     loss_meaning: str = ""
     keep_template_chat_template: bool = True
+    chat_template_file: str = ""  # under swiftplus/graft/templates, written when the template's is not kept
     text_model_class: str | None = None  # transformers class of the text model (None: AutoModel)
     transformers_module: str | None = None  # module defining (and registering) classes transformers lacks
     projector_module: str = ""  # module whose output rows are the image features
@@ -57,9 +58,30 @@ class Family:
     def check_pair(self, template_cfg: dict, donor_cfg: dict) -> None:
         """Refuse pairs the target decoder cannot host."""
 
+    def for_donor(self, donor_cfg: dict, donor_tok) -> "Family":
+        """The family as it hosts this donor (a family whose chat format and ms-swift types follow the donor
+        returns a specialised copy); called before tokens() and swift_info()."""
+        return self
+
     def unused_template(self, template_cfg: dict, donor_cfg: dict) -> dict[str, str]:
         """Template vision/projector tensors the grafted model no longer uses: regex -> why."""
         return {}
+
+    def target_name(self, template_name: str) -> str:
+        """Name of a kept template tensor in the grafted checkpoint."""
+        return template_name
+
+    def new_tensors(self, template_cfg: dict, donor_cfg: dict) -> list[tuple[str, tuple[int, ...], str]]:
+        """Tensors neither model has, initialised fresh: (name, shape, note)."""
+        return []
+
+    def processor_files(self, template_dir: Path, template_cfg: dict, new_cfg: dict) -> dict[str, dict] | None:
+        """The graft's processor JSON files (file name -> content); None copies the template's own."""
+        return None
+
+    def serving_check(self, names: list[str], new_cfg: dict) -> dict | None:
+        """A check of the written tensor names against a serving engine's loader (None: none to run)."""
+        return None
 
     def tokens(self, template_cfg: dict, template_tok, donor_tok) -> TokenPlan:
         raise NotImplementedError
@@ -82,10 +104,6 @@ class Family:
             if hasattr(module, name):
                 return getattr(module, name)
         return getattr(transformers, name)
-
-    def chat_template_file(self) -> str:
-        """swiftplus/graft/templates file written when keep_template_chat_template is False."""
-        return f"{self.name}_qwen3.jinja"
 
     def plugin_path(self) -> Path | None:
         if not self.swift_plugin:
@@ -123,11 +141,24 @@ def _families() -> list[Family]:
     from swiftplus.graft.families.qwen2_5_vl_qwen3 import Qwen2_5_VL_Qwen3
     from swiftplus.graft.families.qwen3_vl import Qwen3_VL
     from swiftplus.graft.families.smolvlm import SmolVLM
-    return [Qwen2_5_VL(), Qwen2_5_VL_Qwen3(), Qwen3_VL(), SmolVLM()]
+    from swiftplus.graft.families.llava import Llava
+    # the first that takes a template's model_type (with the asked host) wins when a family is not named
+    return [Qwen2_5_VL(), Qwen2_5_VL_Qwen3(), Qwen3_VL(), SmolVLM(), Llava()]
 
 
-def family_for(template_cfg: dict, where: str = "template", host: str = "template") -> Family:
+def family_for(template_cfg: dict, where: str = "template", host: str = "template", name: str | None = None) -> Family:
+    """The family that grafts into this template: `name` if given (it must take the template), else the first
+    family that takes the template's model_type with the asked host."""
     model_type = template_cfg.get("model_type")
+    if name is not None:
+        fam = family_by_name(name)
+        if model_type not in fam.template_model_types:
+            raise UserError(f"{where}: config.json model_type {model_type!r} is not a template the {name} family "
+                            f"takes (it takes: {', '.join(fam.template_model_types)}).")
+        if fam.host != host:
+            raise UserError(f"graft.family {name} hosts the donor in the {fam.host}'s decoder, but graft.host is "
+                            f"{host!r}; drop one of the two")
+        return fam
     matching = [fam for fam in _families() if model_type in fam.template_model_types]
     for fam in matching:
         if fam.host == host:
@@ -146,4 +177,4 @@ def family_by_name(name: str) -> Family:
     for fam in _families():
         if fam.name == name:
             return fam
-    raise UserError(f"unknown graft family {name!r}")
+    raise UserError(f"unknown graft family {name!r}; known: {', '.join(f.name for f in _families())}")

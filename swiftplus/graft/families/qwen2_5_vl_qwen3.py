@@ -35,9 +35,7 @@ class Qwen2_5_VL_Qwen3(Qwen2_5_VL):
     text_keys = TEXT_KEYS
     donor_model_types = ("qwen3",)
     keep_template_chat_template = False  # Qwen3's chat format, matching the ms-swift template
-
-    def chat_template_file(self) -> str:
-        return "qwen2_5_vl_qwen3.jinja"
+    chat_template_file = "qwen2_5_vl_qwen3.jinja"
 
     def check_pair(self, template_cfg, donor_cfg):
         if donor_cfg.get("model_type") not in self.donor_model_types:

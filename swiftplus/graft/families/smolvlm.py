@@ -33,6 +33,7 @@ class SmolVLM(Family):
     unhosted = {}
     required_biases = ()
     keep_template_chat_template = False
+    chat_template_file = "smolvlm_qwen3.jinja"
 
     def layout(self, template_names):
         if any(n.startswith("model.vision_model.") for n in template_names):
