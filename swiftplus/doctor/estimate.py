@@ -1,8 +1,8 @@
 """Parameter counts from config.json, and the bytes they become on disk and in device memory (pure).
 
-Counts follow the architectures the graft families and fixtures implement (Qwen2/2.5/3-VL, SmolVLM's
-SigLIP + pixel-shuffle connector, Llama/Qwen2/Qwen3 decoders); tests hold them to the exact tensor
-lists of the fixtures and to the published sizes of the shipped recipes' real models. Nothing here
+Counts follow the architectures the graft families and fixtures implement (vision towers and projectors in
+estimate_vision.py; Llama/Qwen2/Qwen3 decoders here); tests hold them to the exact tensor lists of the
+fixtures and of their grafts, and to the published sizes of the shipped recipes' real models. Nothing here
 reads weights.
 
 Memory accounting (per device) follows ZeRO (Rajbhandari et al., 2020, sec. 3): mixed-precision Adam
@@ -19,6 +19,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from swiftplus.doctor import estimate_vision as vis
+from swiftplus.doctor.estimate_vision import image_patches, vision_dims, vision_params  # noqa: F401 (re-exported)
+
 GB = 1e9
 GIB = 2**30
 DTYPE_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4, "bf16": 2, "fp16": 2, "fp32": 4}
@@ -27,6 +30,9 @@ ACTIVATION_VALUES = 17  # per token per hidden unit per layer, without recomputa
 DEVICE_OVERHEAD_BYTES = 2 * GIB  # CUDA context, allocator fragmentation, communication buckets
 ACTIVATIONS = "activations"
 LORA_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+QK_NORM = ("qwen3", "qwen2_5_vl_qwen3")  # decoder model_types with q_norm / k_norm (Qwen3's, and its host's)
+LLAVA = "llava"  # graft family names, as swiftplus/graft/families spells them
+TEMPLATE_DECODER_FAMILIES = ("qwen2_5_vl", "qwen3_vl")  # host the donor in the template's own decoder
 
 
 @dataclass(frozen=True)
@@ -34,8 +40,8 @@ class Params:
     """A model's parameters by part: what stage 1 (aligner) and stage 2 (all) train differ by part."""
 
     vision: int = 0  # vision tower
-    aligner: int = 0  # projector / merger / connector
-    llm: int = 0  # decoder, embeddings and lm_head
+    aligner: int = 0  # projector / merger / connector (SigLIP / CLIP: the contrastive projections and scale)
+    llm: int = 0  # decoder, embeddings and lm_head (SigLIP / CLIP: the text tower)
 
     @property
     def total(self) -> int:
@@ -53,20 +59,6 @@ def text_config(cfg: dict) -> dict:
     return merged
 
 
-def _family(cfg: dict) -> str:
-    kind = str(cfg.get("model_type", ""))
-    vision = cfg.get("vision_config") or {}
-    if kind.startswith(("smolvlm", "idefics3")) or "scale_factor" in cfg:
-        return "siglip"
-    if not vision:
-        return "text"
-    if "deepstack_visual_indexes" in vision or kind.startswith("qwen3_vl"):
-        return "qwen3_vl"
-    if "embed_dim" in vision:
-        return "qwen2_vl"
-    return "qwen2_5_vl"
-
-
 def decoder_params(cfg: dict) -> int:
     """Embeddings + layers + final norm + lm_head (unless tied) of a Llama / Qwen2 / Qwen3 decoder."""
     t = text_config(cfg)
@@ -77,70 +69,51 @@ def decoder_params(cfg: dict) -> int:
     kind = str(t.get("model_type") or cfg.get("model_type", ""))
     bias = t.get("attention_bias", kind.startswith("qwen2"))  # Qwen2's q/k/v carry biases without saying so
     attn = h * heads * hd + 2 * h * kv * hd + heads * hd * h + (heads * hd + 2 * kv * hd if bias else 0)
-    if kind.startswith("qwen3"):
+    if kind.startswith(QK_NORM):
         attn += 2 * hd  # q_norm, k_norm
     layer = attn + 3 * h * t["intermediate_size"] + 2 * h
     head = 0 if t.get("tie_word_embeddings", False) else vocab * h
     return vocab * h + layers * layer + h + head
 
 
-def _linear(n_in: int, n_out: int, bias: bool = True) -> int:
-    return n_in * n_out + (n_out if bias else 0)
-
-
-def vision_params(cfg: dict) -> int:
-    """The vision tower without its projector (0 for a text-only model)."""
-    family, v = _family(cfg), cfg.get("vision_config") or {}
-    if family == "text":
-        return 0
-    if family == "siglip":
-        h, p = v["hidden_size"], v["patch_size"]
-        embed = 3 * p * p * h + h + (v["image_size"] // p) ** 2 * h
-        layer = 4 * _linear(h, h) + _linear(h, v["intermediate_size"]) + _linear(v["intermediate_size"], h) + 4 * h
-        return embed + v["num_hidden_layers"] * layer + 2 * h
-    if family == "qwen2_vl":
-        h, inter = v["embed_dim"], v["embed_dim"] * v["mlp_ratio"]
-        block = 4 * h + _linear(h, 3 * h) + _linear(h, h) + _linear(h, inter) + _linear(inter, h)
-        patch = v.get("in_chans", 3) * v["temporal_patch_size"] * v["patch_size"] ** 2 * h
-        return patch + v["depth"] * block
-    h, inter = v["hidden_size"], v["intermediate_size"]
-    kernel = v.get("in_chans", v.get("in_channels", 3)) * v["temporal_patch_size"] * v["patch_size"] ** 2 * h
-    if family == "qwen3_vl":  # LayerNorms with bias, GELU MLP, a learned position table, a biased patch conv
-        block = 4 * h + _linear(h, 3 * h) + _linear(h, h) + _linear(h, inter) + _linear(inter, h)
-        return kernel + h + v["num_position_embeddings"] * h + v["depth"] * block
-    block = 2 * h + _linear(h, 3 * h) + _linear(h, h) + 2 * _linear(h, inter) + _linear(inter, h)  # RMSNorm, SwiGLU
-    return kernel + v["depth"] * block
-
-
 def aligner_params(cfg: dict, out_hidden: int | None = None) -> int:
     """The projector from vision features to the decoder's hidden size (`out_hidden`: a donor's, after a graft)."""
-    family, v = _family(cfg), cfg.get("vision_config") or {}
-    out = out_hidden or text_config(cfg)["hidden_size"]
-    if family == "text":
-        return 0
-    if family == "siglip":
-        return _linear(v["hidden_size"] * cfg["scale_factor"] ** 2, out, bias=False)
-    h = v["embed_dim"] if family == "qwen2_vl" else v["hidden_size"]
-    merged = h * v["spatial_merge_size"] ** 2
-    mlp = _linear(merged, merged) + _linear(merged, out)
-    if family == "qwen2_vl":
-        return 2 * h + mlp
-    if family == "qwen2_5_vl":
-        return h + mlp
-    deepstack = len(v.get("deepstack_visual_indexes") or ())
-    return 2 * h + mlp + deepstack * (2 * merged + mlp)
+    if vis.kind(cfg) in vis.CONTRASTIVE:  # no decoder to project to
+        return vis.contrastive_head_params(cfg)
+    return vis.aligner_params(cfg, out_hidden or text_config(cfg)["hidden_size"])
 
 
 def model_params(cfg: dict) -> Params:
+    if vis.kind(cfg) in vis.CONTRASTIVE:  # SigLIP / CLIP: a text tower where a VLM has its decoder
+        return Params(vision_params(cfg), aligner_params(cfg), vis.contrastive_text_params(cfg))
     return Params(vision_params(cfg), aligner_params(cfg), decoder_params(cfg))
 
 
-def grafted_params(template: dict, donor: dict) -> Params:
-    """What graft/ writes: the template's vision tower; its projector re-sized to the donor's hidden size (and
-    deepstack taps cut to the donor's layers); the donor's sizes in the template's decoder architecture
-    (Qwen2.5-VL's has q/k/v biases and no QK-norm; SmolVLM's plugin decoder is Qwen3's own)."""
+def graft_family(template: dict) -> str:
+    """The graft family that takes a template when the recipe names none (graft.families.family_for's choice
+    with host: template), for callers that only have configs."""
+    return {"smolvlm": "smolvlm", "siglip": "llava", "clip": "llava", "qwen3_vl": "qwen3_vl"}.get(
+        vis.kind(template), "qwen2_5_vl")
+
+
+def grafted_vision(template: dict, donor: dict, family: str | None = None) -> dict:
+    """The config whose vision side the graft writes: the template's, or for the llava family the llava-hf
+    config it rewrites the template's tower into."""
+    return vis.as_llava(template, donor) if (family or graft_family(template)) == LLAVA else template
+
+
+def grafted_params(template: dict, donor: dict, family: str | None = None) -> Params:
+    """What graft/ writes with `family` (a graft family's name; default: the template's own). llava: the
+    template's tower as LLaVA keeps it (no SigLIP pooling head), a new two-layer projector, the donor's
+    decoder as it is. The others: the template's vision tower; its projector re-sized to the donor's hidden
+    size (and deepstack taps cut to the donor's layers); the donor's sizes in the template's decoder
+    architecture where the family hosts the donor there (qwen2_5_vl: q/k/v biases, no QK-norm), else the
+    donor's own (qwen2_5_vl_qwen3, and SmolVLM's plugin decoder, which is Qwen3's)."""
+    family = family or graft_family(template)
+    if family == LLAVA:
+        return model_params(vis.as_llava(template, donor))
     text = dict(text_config(donor))
-    if _family(template) in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl"):
+    if family in TEMPLATE_DECODER_FAMILIES:
         text["model_type"] = text_config(template).get("model_type") or template.get("model_type")
         text.pop("attention_bias", None)  # a donor's setting, not the host decoder's
     host = dict(template)
@@ -255,14 +228,3 @@ def serve_memory(params: Params, dtype: int, *, layers: int, kv_heads: int, head
     kv_cache = 2 * layers * kv_heads * head_dim * max_len * dtype
     return {"weights": params.total * dtype / tp, "kv cache (1 sequence)": kv_cache / tp,
             "overhead": DEVICE_OVERHEAD_BYTES}
-
-
-def vision_dims(cfg: dict) -> tuple[int, int, int]:
-    """(hidden size, layers, patches per image token) of a config's vision tower; zeros for a text model."""
-    family, v = _family(cfg), cfg.get("vision_config") or {}
-    if family == "text":
-        return 0, 0, 0
-    if family == "siglip":
-        return v["hidden_size"], v["num_hidden_layers"], cfg["scale_factor"] ** 2
-    hidden = v["embed_dim"] if family == "qwen2_vl" else v["hidden_size"]
-    return hidden, v["depth"], v["spatial_merge_size"] ** 2

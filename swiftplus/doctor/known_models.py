@@ -37,6 +37,16 @@ CONFIGS: dict[str, dict] = {
                         "head_dim": 64, "vocab_size": 49280, "tie_word_embeddings": False},
         "vision_config": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
                           "patch_size": 16, "image_size": 512}},
+    # google/siglip-so400m-patch14-384's config.json as its hub page shows it (written from memory of that
+    # page, not fetched: no hub is reachable here); the text tower keeps SiglipTextConfig's defaults
+    # (vocab 32000, 64 positions); tests/graft/hub_configs.py holds the same numbers.
+    "google/siglip-so400m-patch14-384": {
+        "model_type": "siglip", "torch_dtype": "float32",
+        "text_config": {"model_type": "siglip_text_model", "hidden_size": 1152, "intermediate_size": 4304,
+                        "num_attention_heads": 16, "num_hidden_layers": 27},
+        "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 1152, "intermediate_size": 4304,
+                          "num_attention_heads": 16, "num_hidden_layers": 27, "image_size": 384,
+                          "patch_size": 14}},
     "Qwen/Qwen2-VL-2B-Instruct": {
         "model_type": "qwen2_vl", "hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28,
         "num_attention_heads": 12, "num_key_value_heads": 2, "vocab_size": 151936, "tie_word_embeddings": True,
@@ -44,6 +54,7 @@ CONFIGS: dict[str, dict] = {
         "vision_config": {"depth": 32, "embed_dim": 1280, "hidden_size": 1536, "mlp_ratio": 4, "in_chans": 3,
                           "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2}},
 }
+CONFIGS["AI-ModelScope/siglip-so400m-patch14-384"] = CONFIGS["google/siglip-so400m-patch14-384"]  # its ModelScope copy
 
 # Parameters as the model cards / hub pages state them (rounded as published).
 PUBLISHED: dict[str, float] = {
@@ -53,6 +64,9 @@ PUBLISHED: dict[str, float] = {
     "Qwen/Qwen3-VL-2B-Instruct": 2.13e9,  # hub page: "2.13B params"
     "HuggingFaceTB/SmolVLM2-256M-Video-Instruct": 0.256e9,  # model card: 256M parameters
     "Qwen/Qwen2-VL-2B-Instruct": 2.21e9,  # hub page: "2.21B params"
+    # hub page: "878M params" (F32): the 428M vision tower with its pooling head + the 450M text tower
+    "google/siglip-so400m-patch14-384": 0.878e9,
+    "AI-ModelScope/siglip-so400m-patch14-384": 0.878e9,
 }
 
 # Hub datasets whose media ms-swift downloads beside the rows (an allowance in bytes, not a measurement).

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Callable, Union
 
 from swiftplus.core import runs, stages
+from swiftplus.core.errors import UserError
 from swiftplus.core.stages import EXPORT, GRAFT, LORA
 from swiftplus.doctor import estimate as est
+from swiftplus.graft.families import family_for
 from swiftplus.recipe.schema import Recipe
 from swiftplus.serve import command as serve_command
 from swiftplus.train.state import init_source
@@ -31,11 +33,12 @@ class Model:
     text: dict  # the decoder's config
     dtype: int
     what: str  # where the sizes came from, for the report
+    vision: tuple[int, int, int] = (0, 0, 0)  # est.vision_dims of the tower
+    image_patches: int = 0  # patches of every image in a fixed-resolution tower (est.image_patches); else 0
 
     def describe(self, trainable: int | None = None) -> str:
         part = f", {est.count(trainable)} trainable" if trainable is not None else ""
         return f"{est.count(self.params.total)} parameters{part} ({self.what})"
-    vision: tuple[int, int, int] = (0, 0, 0)  # est.vision_dims of the tower
 
 
 Lookup = Callable[[Union[str, Path]], ModelInfo]  # a Path is looked for on disk only
@@ -46,7 +49,7 @@ def model_of(info: ModelInfo) -> Model | None:
         return None
     cfg = info.config
     return _sized(lambda: Model(est.model_params(cfg), est.text_config(cfg), est.dtype_bytes(cfg.get("torch_dtype")),
-                                f"{info.ref}, {info.source}", est.vision_dims(cfg)))
+                                f"{info.ref}, {info.source}", est.vision_dims(cfg), est.image_patches(cfg)))
 
 
 def _sized(make: Callable[[], Model]) -> Model | None:
@@ -55,6 +58,12 @@ def _sized(make: Callable[[], Model]) -> Model | None:
         return make()
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
         return None
+
+
+def _grafted(template: dict, donor: dict, family: str, what: str) -> Model:
+    vision = est.grafted_vision(template, donor, family)
+    return Model(est.grafted_params(template, donor, family), est.text_config(donor),
+                 est.dtype_bytes(donor.get("torch_dtype")), what, est.vision_dims(vision), est.image_patches(vision))
 
 
 def model_for(recipe: Recipe, stage: str, lookup: Lookup) -> Model | None:
@@ -66,9 +75,12 @@ def model_for(recipe: Recipe, stage: str, lookup: Lookup) -> Model | None:
         template, donor = lookup(recipe.graft.template).config, lookup(recipe.graft.donor).config
         if template is None or donor is None:
             return None
+        try:  # the family graft/ will pick: graft.family, else the first that takes the template with graft.host
+            family = family_for(template, host=recipe.graft.host, name=recipe.graft.family).name
+        except UserError:
+            return None
         what = f"graft of {recipe.graft.template} + {recipe.graft.donor}"
-        return _sized(lambda: Model(est.grafted_params(template, donor), est.text_config(donor),
-                                    est.dtype_bytes(donor.get("torch_dtype")), what, est.vision_dims(template)))
+        return _sized(lambda: _grafted(template, donor, family, what))
     if stage in stages.TRAIN:
         src = init_source(recipe, stage)
         return model_of(lookup(src.explicit)) if src.explicit else model_for(recipe, src.stage, lookup)

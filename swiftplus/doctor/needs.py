@@ -102,8 +102,10 @@ def graft_needs(recipe: Recipe, lookup: Lookup) -> StageNeeds:
         needs.notes.append("template or donor size unknown: the graft output is not estimated")
     else:
         needs.model = model.describe()
-        needs.disk.append(Disk(runs.stage_dir(recipe, GRAFT), model.params.total * model.dtype, "graft output",
-                               "graft"))
+        # the tower is copied in the template's dtype (SigLIP's and CLIP's hub weights are float32)
+        tower_dtype = est.dtype_bytes((lookup(recipe.graft.template).config or {}).get("torch_dtype"), model.dtype)
+        size = model.params.total * model.dtype + model.params.vision * (tower_dtype - model.dtype)
+        needs.disk.append(Disk(runs.stage_dir(recipe, GRAFT), size, "graft output", "graft"))
     return needs
 
 
@@ -157,7 +159,10 @@ def train_needs(recipe: Recipe, stage: str, topo: Topology, lookup: Lookup, data
 
 
 def image_patches(flags: Mapping, env: Mapping[str, str], model: Model) -> int:
-    """Patches of the largest image the stage's template lets through (MAX_PIXELS and the processor's caps)."""
+    """Patches of the largest image the stage's template lets through (MAX_PIXELS and the processor's caps);
+    a fixed-resolution tower (LLaVA's) sees the same patches for every image."""
+    if model.image_patches:
+        return model.image_patches
     template, per_token = flags.get("template"), model.vision[2]
     if not per_token or template not in TEMPLATES:
         return 0

@@ -8,16 +8,21 @@ import pytest
 from swiftplus.doctor import estimate as est
 from swiftplus.doctor.known_models import CONFIGS, PUBLISHED
 from swiftplus.fixtures.builder import REGISTRY, resolve
+from swiftplus.graft.families import family_for
+from tests.doctor.conftest import LLAVA_PAIRS, graft_pair
 from tests.graft import hub_configs
 from tests.graft.conftest import PAIRS
 
+CONTRASTIVE_HEADS = ("logit_scale", "logit_bias", "visual_projection.weight", "text_projection.weight")
+
 
 def part_of(name: str) -> str:
-    if any(k in name for k in ("merger", "connector", "deepstack")):
+    if any(k in name for k in ("merger", "connector", "deepstack", "multi_modal_projector.")) \
+            or name in CONTRASTIVE_HEADS:
         return "aligner"
-    if name.startswith(("visual.", "model.visual.", "model.vision_model.")):
+    if name.startswith(("visual.", "model.visual.", "model.vision_model.", "vision_model.", "vision_tower.")):
         return "vision"
-    return "llm"
+    return "llm"  # a decoder (language_model.* in a llava checkpoint), or a SigLIP / CLIP text tower
 
 
 def count_by_part(shapes) -> est.Params:
@@ -42,10 +47,36 @@ def test_known_models_give_their_published_size(ref):
 @pytest.mark.parametrize("ref,full", [("Qwen/Qwen2.5-VL-7B-Instruct", hub_configs.QWEN2_5_VL_7B),
                                       ("Qwen/Qwen3-8B", hub_configs.QWEN3_8B),
                                       ("Qwen/Qwen3-0.6B", hub_configs.QWEN3_0_6B),
-                                      ("Qwen/Qwen3-VL-2B-Instruct", hub_configs.QWEN3_VL_2B)])
+                                      ("Qwen/Qwen3-VL-2B-Instruct", hub_configs.QWEN3_VL_2B),
+                                      ("google/siglip-so400m-patch14-384", hub_configs.SIGLIP_SO400M_384)])
 def test_known_models_agree_with_the_full_hub_configs(ref, full):
     assert est.model_params(CONFIGS[ref]) == est.model_params(full)
     assert est.vision_dims(CONFIGS[ref]) == est.vision_dims(full)
+
+
+def test_a_tower_key_left_out_takes_its_config_class_default():
+    # SmolVLM2-256M's hub config leaves intermediate_size (3072) and num_hidden_layers (12) to SmolVLMVisionConfig
+    known = CONFIGS["HuggingFaceTB/SmolVLM2-256M-Video-Instruct"]
+    assert "num_hidden_layers" not in hub_configs.SMOLVLM2_256M["vision_config"]
+    assert est.vision_params(hub_configs.SMOLVLM2_256M) == est.vision_params(known)
+    assert est.vision_dims(hub_configs.SMOLVLM2_256M) == est.vision_dims(known) == (768, 12, 16)
+    llava = est.grafted_params(hub_configs.SMOLVLM2_256M, CONFIGS["Qwen/Qwen3-0.6B"], "llava")
+    assert llava.vision == est.vision_params(known)
+
+
+def test_the_llava_graft_of_the_shipped_recipes_real_models():
+    siglip, qwen3_8b = CONFIGS["AI-ModelScope/siglip-so400m-patch14-384"], CONFIGS["Qwen/Qwen3-8B"]
+    full, grafted = est.model_params(siglip), est.grafted_params(siglip, qwen3_8b)  # the default family: llava
+    # probe, in_proj (3h x h + 3h), out_proj, layernorm, mlp fc1 and fc2
+    pooling = 1152 + 3 * (1152 + 1) * 1152 + (1152 + 1) * 1152 + 2 * 1152 + 2 * (1152 * 4304) + 4304 + 1152
+    assert grafted.vision == full.vision - pooling  # LLaVA never runs SigLIP's pooling head
+    assert grafted.aligner == (1152 + 1) * 4096 + (4096 + 1) * 4096
+    assert grafted.llm == est.model_params(qwen3_8b).total
+    view = est.grafted_vision(siglip, qwen3_8b)
+    assert est.image_patches(view) == 27 * 27 and est.vision_dims(view) == (1152, 27, 1)
+    smolvlm = CONFIGS["HuggingFaceTB/SmolVLM2-256M-Video-Instruct"]
+    assert est.image_patches(est.grafted_vision(smolvlm, qwen3_8b, "llava")) == 32 * 32
+    assert est.image_patches(est.grafted_vision(smolvlm, qwen3_8b)) == 0  # the smolvlm family: tiles, pixel shuffle
 
 
 def safetensors_shapes(directory):
@@ -56,15 +87,33 @@ def safetensors_shapes(directory):
         yield from ((k, v["shape"]) for k, v in header.items() if k != "__metadata__")
 
 
-@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl", "smolvlm"])
-def test_grafted_count_equals_the_graft_output(family, grafted, built):
-    template, donor, _ = PAIRS[family]
+@pytest.mark.parametrize("key", [*PAIRS, *LLAVA_PAIRS])
+def test_grafted_count_equals_the_graft_output(key, grafted, built):
+    template, donor, family, _ = graft_pair(key)
     t_cfg = json.loads((built(template) / "config.json").read_text())
     d_cfg = json.loads((built(donor) / "config.json").read_text())
-    out = grafted(family).output_dir
+    out = grafted(key).output_dir
     real = count_by_part(safetensors_shapes(out))
-    expected = est.grafted_params(t_cfg, d_cfg)
-    assert real == expected
+    assert est.grafted_params(t_cfg, d_cfg, family) == real
+    # the doctor reads the written config.json once the graft exists: it must count the same tensors
+    assert est.model_params(json.loads((out / "config.json").read_text())) == real
+
+
+@pytest.mark.parametrize("template", ["qwen2.5-vl", "qwen3-vl", "smolvlm2", "siglip", "clip"])
+def test_the_default_family_is_the_one_the_graft_picks(template):
+    module, dims = resolve(template, {})
+    assert est.graft_family(module.config(dims)) == family_for(module.config(dims)).name
+
+
+def test_the_llava_family_keeps_smolvlm_s_tower_and_drops_its_connector(grafted, built):
+    # the same template, two families: the tower is the same, the aligner and the image patches are not
+    t_cfg = json.loads((built("smolvlm2") / "config.json").read_text())
+    d_cfg = json.loads((built("qwen3-tied") / "config.json").read_text())
+    smolvlm, llava = est.grafted_params(t_cfg, d_cfg, "smolvlm"), est.grafted_params(t_cfg, d_cfg, "llava")
+    assert smolvlm.vision == llava.vision and smolvlm.llm == llava.llm and smolvlm.aligner != llava.aligner
+    written = json.loads((grafted("llava:smolvlm+qwen3").output_dir / "config.json").read_text())
+    assert est.image_patches(written) == est.image_patches(est.grafted_vision(t_cfg, d_cfg, "llava")) \
+        == written["image_seq_length"]
 
 
 def test_lora_counts_a_and_b_on_each_targeted_linear():

@@ -75,6 +75,37 @@ def test_the_largest_image_sizes_the_vision_activations(env):
     assert needs.image_patches(flags, {"MAX_PIXELS": "1003520"}, model) == (35 * 35 + 2) * 4
 
 
+def test_the_doctor_sizes_the_family_the_recipe_grafts_with(env):
+    # qwen3-smvl and qwen3-smvl-llava graft the same pair; graft.family: llava swaps the connector for LLaVA's
+    # projector, and the picked family decides every stage's size
+    lookup = probe.lookup_for("modelscope", env)
+    smolvlm, qwen3 = CONFIGS["HuggingFaceTB/SmolVLM2-256M-Video-Instruct"], CONFIGS["Qwen/Qwen3-0.6B"]
+    for name, family in (("qwen3-smvl", "smolvlm"), ("qwen3-smvl-llava", "llava")):
+        model = models.model_for(load_recipe(name).recipe, "stage2", lookup)
+        assert model.params == est.grafted_params(smolvlm, qwen3, family), name
+    llava = models.model_for(load_recipe("qwen3-smvl-llava").recipe, "stage1", lookup)
+    assert llava.params.aligner == (768 + 1) * 1024 + (1024 + 1) * 1024
+
+
+def test_a_fixed_resolution_tower_sizes_the_vision_activations_without_a_template_rule(env):
+    recipe = load_recipe("qwen3-8b-siglip").recipe  # template llava_qwen3 has no rule in data/budget.py
+    model = models.model_for(recipe, "stage1", probe.lookup_for("modelscope", env))
+    assert needs.image_patches(needs.stage_flags(recipe, "stage1"), {}, model) == 27 * 27
+    _, one = stage("qwen3-8b-siglip", "stage1", env)
+    assert not any("no image-token rule" in n for n in one.notes)
+    assert one.memory["optimizer"] == pytest.approx(12 * model.params.aligner / 8)
+
+
+def test_the_graft_output_keeps_the_tower_in_the_template_s_dtype(env):
+    recipe = load_recipe("qwen3-8b-siglip").recipe  # SigLIP's hub weights are float32, Qwen3-8B's bfloat16
+    found = needs.graft_needs(recipe, probe.lookup_for("modelscope", env))
+    (out,) = [d for d in found.disk if d.key == "graft"]
+    p = est.grafted_params(CONFIGS["AI-ModelScope/siglip-so400m-patch14-384"], CONFIGS["Qwen/Qwen3-8B"], "llava")
+    assert out.bytes == 4 * p.vision + 2 * (p.aligner + p.llm)
+    (siglip,) = [d for d in found.disk if d.key == "download:AI-ModelScope/siglip-so400m-patch14-384"]
+    assert siglip.bytes == 4 * est.model_params(CONFIGS["AI-ModelScope/siglip-so400m-patch14-384"]).total
+
+
 def test_deploy_needs_vllm_and_a_gpu_share(env):
     recipe = load_recipe("qwen3-8b-vl").recipe
     found = needs.deploy_needs(recipe, probe.lookup_for("modelscope", env))
