@@ -203,6 +203,8 @@ TEMPLATES: dict[str, Family] = {
     "qwen2_5_vl": Family(qwen_vl(14), per_image=2, per_turn=5, default_system=11, skeleton=CHATML,
                          system_text=QWEN_SYSTEM),
     "qwen3_vl": Family(qwen_vl(16), per_image=2, per_turn=5, skeleton=CHATML),
+    # graft.host: donor: Qwen2.5-VL's vision (patch 14) in Qwen3's chat format (no default system prompt)
+    "qwen2_5_vl_qwen3": Family(qwen_vl(14), per_image=2, per_turn=5, skeleton=CHATML),
     "qwen3_5": Family(qwen_vl(16), per_image=2, per_turn=5, skeleton=CHATML),
     # SmolVLM2-256M: 2048 px longest edge, 512 px tiles, 64 tokens each; row tags are text for Qwen3's vocab
     "smolvlm_qwen3": Family(smolvlm(2048, 512, 64, per_tile_markers=8), per_image=0, per_turn=9),
