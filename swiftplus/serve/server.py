@@ -22,6 +22,7 @@ from swiftplus.core.process import Managed, interrupting_signals, kill_group, sp
 from swiftplus.core.stages import GRAFT, step_command
 from swiftplus.core.tools import FlagsUnavailable, fields_for
 from swiftplus.recipe.schema import Recipe
+from swiftplus.serve.backends import check_backend_serves
 from swiftplus.serve.command import Launch, ServedModel, launch, served_model, served_name
 from swiftplus.serve.endpoint import Endpoint, endpoint_from_record, read_record, write_record
 
@@ -88,6 +89,7 @@ def prepare(recipe: Recipe, source: str | None = None, port: int | None = None, 
     check_served(recipe, served)
     planned = launch(recipe, served, port=port, host=host, api_key=api_key_for(recipe), swift=swift_executable())
     check_flags(planned.flags)
+    check_backend_serves(str(planned.flags.get("infer_backend")), served.model)
     return planned
 
 
