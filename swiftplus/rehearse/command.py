@@ -2,29 +2,27 @@
 
 A rehearsal runs the recipe's own pipeline with the recipe's own settings on tiny models of its own
 families, for a few steps. What has to change is a Substitution, printed before anything runs and kept in
-the report, in three kinds: `scale` (tiny models, a sample of the data, a few steps, 5 questions), `cpu`
-(the CPU equivalent of a setting that needs a GPU, only on a machine without one) and `missing` (a part of
-the real run that could not be rehearsed here, with what stands in for it so the rest still runs).
+the report: here the `scale` ones (tiny models, a sample of the data, a few steps, 5 questions) and the
+`missing` ones (data not reachable here, with a stand-in so the rest still runs); cpu.py adds the CPU
+equivalents on a machine without GPUs.
 """
 from __future__ import annotations
 
 import copy
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
 from swiftplus.core import runs, stages
 from swiftplus.core.errors import UserError
-from swiftplus.data.prepare import is_local_dataset
 from swiftplus.recipe.schema import BenchmarkEntry, Recipe
-from swiftplus.train.topology import topology_for
+from swiftplus.rehearse.cpu import cpu_equivalents
+from swiftplus.rehearse.rehearsal import MISSING, SCALE, Machine, Rehearsal, Sample, Substitution, Synthetic
 
 SAMPLE_ROWS = 16  # the first rows of each local dataset the rehearsal trains on
 STEPS = 2  # optimizer steps per training stage
 EVAL_QUESTIONS = 5
-CPU_ANSWER_TOKENS = 16  # tokens per answer on a machine without GPUs
 
 # The tiny fixture (swiftplus.fixtures) standing in for each ms-swift model type swiftplus trains: same
 # architecture, config layout, processor, chat template and special-token ids as the hub model.
@@ -32,59 +30,6 @@ FAMILY_FIXTURES = {"qwen2_5_vl": "qwen2.5-vl", "qwen3_vl": "qwen3-vl", "smolvlm_
 # Qwen3 sizes whose config ties the embeddings (lm_head = embed_tokens); the larger ones do not.
 TIED_QWEN3 = re.compile(r"qwen3-(0\.6|1\.7|4)b", re.I)
 FIXTURE = "fixture:"
-GPU_BACKENDS = ("vllm", "sglang", "lmdeploy")
-HALF_DTYPES = ("bfloat16", "float16", "bf16", "fp16")
-SCALE, CPU, MISSING = "scale", "cpu", "missing"
-
-
-@dataclass(frozen=True)
-class Machine:
-    gpus: int  # CUDA devices visible
-    cpus: int
-    hub_reachable: bool  # can datasets and benchmarks be fetched from the recipe's hub
-
-
-@dataclass(frozen=True)
-class Substitution:
-    kind: str  # scale | cpu | missing
-    where: str  # the recipe key, e.g. stage1.attn_impl
-    was: str
-    now: str
-    why: str
-
-
-@dataclass(frozen=True)
-class Sample:
-    """The first `rows` rows of a local dataset, copied to `dest` (the rows training lints and converts)."""
-
-    source: str
-    dest: str
-    rows: int
-
-
-@dataclass(frozen=True)
-class Synthetic:
-    """A generated set in a recipe format standing in for data that is not here."""
-
-    dest: str
-    format: str  # swift | llava | vision-tag | cauldron | vmcq (an EvalScope general_vmcq directory)
-    rows: int
-
-
-@dataclass
-class Rehearsal:
-    data: dict  # the rehearsal recipe, a recipe mapping (recipe.load validates it like any recipe)
-    environ: dict[str, str]  # the environment its steps see (topology and launcher variables)
-    work: Path  # its run directory
-    substitutions: list[Substitution] = field(default_factory=list)
-    samples: list[Sample] = field(default_factory=list)
-    synthetic: list[Synthetic] = field(default_factory=list)
-    fixtures: list[tuple[str, str]] = field(default_factory=list)  # (fixture, directory) a stage's init needs
-    backend: str | None = None  # the recipe's own infer_backend, checked against the family even when replaced
-
-    @property
-    def not_rehearsed(self) -> list[Substitution]:
-        return [s for s in self.substitutions if s.kind == MISSING]
 
 
 def family_fixture(model_type: str | None, recipe_name: str) -> str:
@@ -185,7 +130,8 @@ class _Builder:
 
     def _dataset(self, entry, where: str):
         path = entry.get("path") if isinstance(entry, dict) else entry
-        if isinstance(entry, str) and not is_local_dataset(entry):
+        # data.prepare's rule (a .json/.jsonl name or an existing path is local), asked through `exists`
+        if isinstance(entry, str) and not (entry.endswith((".json", ".jsonl")) or self.exists(entry)):
             return self._hub_dataset(entry, where)
         fmt = entry.get("format", "auto") if isinstance(entry, dict) else "auto"
         rebased = self._in_real_run(path)
@@ -242,70 +188,6 @@ class _Builder:
             section["max_steps"] = STEPS
             self.sub(SCALE, f"{stage}.max_steps", was, STEPS, "a few steps reach every code path of a stage")
 
-    def cpu(self) -> None:
-        """CPU equivalents of what needs a GPU; nothing changes on a machine with one."""
-        if self.machine.gpus > 0:
-            return
-        d = self.out.data
-        for name in ("swift", *stages.TRAIN, stages.EXPORT, stages.DEPLOY):
-            section = d.get(name)
-            if not isinstance(section, dict):
-                continue
-            self._cpu_flags(name, section)
-        for stage in stages.TRAIN:
-            if d.get(stage):
-                self._cpu_topology(stage)
-        self._cpu_environ()
-        deploy = d.get(stages.DEPLOY)
-        backend = deploy.get("infer_backend") if deploy else None
-        if backend in GPU_BACKENDS:
-            deploy["infer_backend"] = "transformers"
-            self.sub(MISSING, "deploy.infer_backend", backend, "transformers",
-                     f"{backend} needs a GPU: the transformers backend serves the same checkpoint and template, "
-                     f"and {backend}'s support of the family is checked, but {backend} itself does not load it")
-
-    def _cpu_flags(self, name: str, section: dict) -> None:
-        dtype = section.get("torch_dtype")
-        if dtype in HALF_DTYPES:
-            section["torch_dtype"] = "float32"
-            self.sub(CPU, f"{name}.torch_dtype", dtype, "float32", "CPU kernels compute in float32")
-        attn = section.get("attn_impl")
-        if isinstance(attn, str) and attn.startswith("flash"):
-            section["attn_impl"] = "sdpa"
-            self.sub(CPU, f"{name}.attn_impl", attn, "sdpa", "flash-attention kernels need CUDA")
-        for flag in ("bf16", "fp16"):
-            if section.get(flag):
-                section.pop(flag)
-                self.sub(CPU, f"{name}.{flag}", "true", "(unset)", "mixed precision needs a GPU")
-        if section.get("deepspeed"):
-            self.sub(MISSING, f"{name}.deepspeed", section.pop("deepspeed"), "(none: plain DDP)",
-                     "DeepSpeed needs CUDA; its sharding and its fit with the freeze settings are rehearsed only "
-                     "on a GPU node")
-
-    def _cpu_topology(self, stage: str) -> None:
-        topo = topology_for(self.recipe, stage, self.out.environ)
-        section = self.out.data[stage]
-        env = section.setdefault("env", {})
-        nproc = topo.nproc_per_node or 1
-        if nproc > self.machine.cpus and "NPROC_PER_NODE" not in self.out.environ:
-            capped = max(1, self.machine.cpus)
-            env["NPROC_PER_NODE"] = capped
-            self.sub(CPU, f"{stage}.env.NPROC_PER_NODE", nproc, capped, f"one CPU process per GPU, at most one per "
-                     f"core ({self.machine.cpus}): the same launcher, rendezvous and all-reduce")
-            nproc = capped
-        if (nproc > 1 or topo.nnodes > 1) and section.get("ddp_backend") != "gloo":
-            self.sub(CPU, f"{stage}.ddp_backend", section.get("ddp_backend") or "nccl", "gloo",
-                     "NCCL needs GPUs; gloo runs the same collectives on CPU")
-            section["ddp_backend"] = "gloo"
-
-    def _cpu_environ(self) -> None:
-        raw = self.out.environ.get("NPROC_PER_NODE")
-        if raw and raw.isdigit() and int(raw) > self.machine.cpus:
-            capped = str(max(1, self.machine.cpus))
-            self.out.environ["NPROC_PER_NODE"] = capped
-            self.sub(CPU, "NPROC_PER_NODE (environment)", raw, capped, f"one CPU process per GPU, at most one per "
-                     f"core ({self.machine.cpus})")
-
     # --- deploy and eval -----------------------------------------------------------------------------------
     def evaluation(self) -> None:
         ev = self.out.data.get(stages.EVAL)
@@ -338,18 +220,6 @@ class _Builder:
                      "multiple-choice set", "the hub is not reachable from here, so these benchmarks' data is not "
                      "rehearsed; the endpoint is still scored through EvalScope")
 
-    def answers(self) -> None:
-        """On CPU a tiny random model writes at a few tokens a second, always up to the limit: cap the limit."""
-        ev = self.out.data.get(stages.EVAL)
-        if self.machine.gpus > 0 or not ev:
-            return
-        gen = ev.setdefault("generation_config", {})
-        was = gen.get("max_tokens")
-        if was is None or int(was) > CPU_ANSWER_TOKENS:
-            gen["max_tokens"] = CPU_ANSWER_TOKENS
-            self.sub(CPU, "eval.generation_config.max_tokens", was if was is not None else "unset",
-                     CPU_ANSWER_TOKENS, "CPU generation is slow; an answer's length does not change the code path")
-
     def backend(self) -> None:
         deploy = self.out.data.get(stages.DEPLOY)
         if deploy is not None or self.out.data.get(stages.EVAL) is not None:
@@ -366,25 +236,7 @@ def rehearsal(recipe: Recipe, data: dict, machine: Machine, environ: Mapping[str
     b.synthetic_task()
     b.datasets()
     b.steps()
-    b.cpu()
-    b.evaluation()
-    b.answers()
+    b.evaluation()  # before the CPU equivalents: they cap the answers of the eval it settles
+    if machine.gpus == 0:
+        cpu_equivalents(recipe, b.out, machine.cpus, b.sub)
     return b.out
-
-
-def render_substitutions(r: Rehearsal, name: str) -> str:
-    """The substitution list, grouped by kind, as printed before the rehearsal starts and kept in its report."""
-    titles = {SCALE: "scaled down (tiny models, a data sample, a few steps)",
-              CPU: "CPU equivalents (no GPU on this machine)",
-              MISSING: "NOT rehearsed here (a stand-in keeps the rest running)"}
-    lines = [f"rehearsal of {name}: what differs from the real run"]
-    for kind, title in titles.items():
-        subs = [s for s in r.substitutions if s.kind == kind]
-        if not subs:
-            continue
-        lines.append(f"  {title}:")
-        for s in subs:
-            lines.append(f"    {s.where}: {s.was} -> {s.now}  ({s.why})")
-    if len(lines) == 1:
-        lines.append("  nothing")
-    return "\n".join(lines)

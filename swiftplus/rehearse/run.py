@@ -8,17 +8,11 @@ evaluates, every node trains, so the rendezvous is the real job's. It leaves onl
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import socket
-import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Callable, Mapping
-
-import yaml
 
 from swiftplus.core import hub, runs, stages
 from swiftplus.core.errors import UserError
@@ -29,9 +23,11 @@ from swiftplus.evaluate import run as evaluation
 from swiftplus.export.run import run_export
 from swiftplus.fixtures import build as build_fixture
 from swiftplus.graft.recipe import graft_recipe
-from swiftplus.recipe.load import LoadedRecipe, load_recipe
-from swiftplus.rehearse import command, samples, table
+from swiftplus.recipe.load import LoadedRecipe
+from swiftplus.rehearse import command, nodes, samples, table
 from swiftplus.rehearse.estimate import doctor_estimate
+from swiftplus.rehearse.machine import GpuMemory, describe, detect_machine, donor_tied
+from swiftplus.rehearse.rehearsal import Machine, Rehearsal, render_substitutions
 from swiftplus.rehearse.table import FAIL, PASS, StepResult
 from swiftplus.serve import server
 from swiftplus.serve.backends import check_backend_serves
@@ -40,9 +36,6 @@ from swiftplus.train.run import run_stage, train_log
 from swiftplus.train.state import init_source
 from swiftplus.train.topology import resolve, topology_for
 
-HUB_HOSTS = {"modelscope": "www.modelscope.cn", "hf": "huggingface.co"}
-OFFLINE = ("HF_HUB_OFFLINE", "MODELSCOPE_OFFLINE", "HF_DATASETS_OFFLINE")
-NODE_WAIT = 1800.0  # seconds a node waits for another node's step (node 0's graft, a stage's completion)
 LOG_LINES = 25
 
 
@@ -52,86 +45,8 @@ class StepFailed(Exception):
         self.error, self.fix, self.log = error, fix, log or []
 
 
-# --- the machine ---------------------------------------------------------------------------------------------
-
-def hub_reachable(hub_name: str, environ: Mapping[str, str]) -> bool:
-    if any(environ.get(k, "").lower() in ("1", "true", "yes") for k in OFFLINE):
-        return False
-    try:
-        with socket.create_connection((HUB_HOSTS.get(hub_name, HUB_HOSTS["modelscope"]), 443), timeout=3.0):
-            return True
-    except OSError:
-        return False
-
-
-def gpu_count() -> int:
-    import torch
-
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
-
-
-def detect_machine(hub_name: str, environ: Mapping[str, str]) -> command.Machine:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return command.Machine(gpus=gpu_count(), cpus=cpus, hub_reachable=hub_reachable(hub_name, environ))
-
-
-def describe(machine: command.Machine) -> str:
-    gpus = f"{machine.gpus} GPU(s)" if machine.gpus else "no GPU"
-    return f"{socket.gethostname()} ({gpus}, {machine.cpus} CPU cores, hub {'reachable' if machine.hub_reachable else 'not reachable'})"
-
-
-def donor_tied(loaded: LoadedRecipe) -> bool | None:
-    """Whether a local donor ties its embeddings (its config says); None for a hub id (command.py reads the name)."""
-    g = loaded.recipe.graft
-    config = Path(g.donor).expanduser() / "config.json" if g is not None else None
-    if config is None or not config.is_file():
-        return None
-    data = json.loads(config.read_text())
-    return bool(data.get("tie_word_embeddings", data.get("text_config", {}).get("tie_word_embeddings", False)))
-
-
-class GpuMemory:
-    """Peak memory.used of every GPU (nvidia-smi, every half second) while a step runs, in GiB."""
-
-    def __init__(self, enabled: bool):
-        self.enabled, self.peak, self._stop = enabled, [], threading.Event()
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            try:
-                out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                                     capture_output=True, text=True, timeout=10).stdout
-                used = [float(x) / 1024 for x in out.split()]
-            except (OSError, ValueError, subprocess.TimeoutExpired):
-                return
-            self.peak = [max(a, b) for a, b in zip(self.peak, used)] if len(self.peak) == len(used) else used
-            self._stop.wait(0.5)
-
-    def __enter__(self):
-        if self.enabled and shutil.which("nvidia-smi"):
-            self._thread = threading.Thread(target=self._poll, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        if getattr(self, "_thread", None):
-            self._thread.join(timeout=15)
-
-
-# --- one rehearsal -------------------------------------------------------------------------------------------
-
-def wait_for(ready: Callable[[], bool], what: str, timeout: float = NODE_WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if time.monotonic() > deadline:
-            raise UserError(f"waited {timeout:.0f} s for {what}; is node 0 rehearsing, with the same run directory "
-                            "(a filesystem every node shares)?")
-        time.sleep(1.0)
-
-
 class Rehearser:
-    def __init__(self, real: LoadedRecipe, ref: str, plan: command.Rehearsal, machine: command.Machine,
+    def __init__(self, real: LoadedRecipe, ref: str, plan: Rehearsal, machine: Machine,
                  node_rank: int, nnodes: int):
         self.real, self.ref, self.plan, self.machine = real, ref, plan, machine
         self.node_rank, self.nnodes = node_rank, nnodes
@@ -204,7 +119,7 @@ class Rehearser:
 
     def data(self) -> str | None:
         if self.node_rank > 0:  # node 0 owns the work directory: wait until it has made it (after its graft)
-            wait_for(self._graft_done, "node 0's graft")
+            nodes.wait_for(self.plan.work, self._graft_done, "node 0's graft")
         for sample in self.plan.samples:
             if samples.write_sample(sample) == 0:
                 raise UserError(f"dataset {sample.source} has no rows")
@@ -220,7 +135,7 @@ class Rehearser:
 
     def graft(self) -> str | None:
         if self.node_rank > 0:
-            wait_for(self._graft_done, "node 0's graft")
+            nodes.wait_for(self.plan.work, self._graft_done, "node 0's graft")
             return "by node 0"
         rc = graft_recipe(self.recipe)
         if rc != 0:
@@ -235,7 +150,7 @@ class Rehearser:
                             f"NPROC_PER_NODE to the number of GPUs per node")
         source = init_source(self.recipe, stage).stage
         if self.node_rank > 0 and source in stages.TRAIN:
-            wait_for(lambda: runs.read_complete(runs.stage_dir(self.recipe, source)) is not None,
+            nodes.wait_for(self.plan.work, lambda: runs.read_complete(runs.stage_dir(self.recipe, source)) is not None,
                      f"{source} to complete on node 0")
         try:
             rc = run_stage(self.loaded, stage, environ=self.plan.environ, ref=self.ref)
@@ -307,33 +222,10 @@ class Rehearser:
     def _tool_failed(self, stage: str, what: str, log: Path) -> StepFailed:
         tail = server.log_tail(log, 200)
         error = table.error_line(tail) or what
-        return StepFailed(error, fix_pointer(self.real, self.ref, stage, error), tail[-LOG_LINES:])
-
-
-def fix_pointer(real: LoadedRecipe, ref: str, stage: str, error: str) -> str:
-    """Where to fix what a tool rejected: the recipe key whose name or value the error names, if one does."""
-    section = getattr(real.recipe, stage, None)
-    flags = dict(real.recipe.swift)
-    if section is not None and hasattr(section, "flags"):
-        flags.update(section.flags)
-    for name, value in flags.items():
-        shown = str(value)
-        if name in error or (isinstance(value, str) and len(shown) >= 4 and shown in error):
-            key = f"{stage}.{name}" if section is not None and name in section.flags else f"swift.{name}"
-            return (f"{key} ({shown}) in {real.path} is what the error names; the real "
-                    f"`{stages.step_command(ref, stage)}` would stop the same way. Fix it and rehearse again.")
-    return (f"the real `{stages.step_command(ref, stage)}` runs the same command and would stop the same way; "
-            f"the log's last lines are in the rehearsal report. Fix the recipe or the environment and rehearse again.")
+        return StepFailed(error, table.fix_pointer(self.real, self.ref, stage, error), tail[-LOG_LINES:])
 
 
 # --- the verb ------------------------------------------------------------------------------------------------
-
-def load_rehearsal(plan: command.Rehearsal) -> LoadedRecipe:
-    """The rehearsal recipe, written into its run directory and loaded (validated) like any recipe."""
-    path = plan.work / "recipe.yaml"
-    runs.write_text_atomic(path, yaml.safe_dump(plan.data, sort_keys=False, allow_unicode=True))
-    return load_recipe(str(path))
-
 
 def rehearse(real: LoadedRecipe, *, ref: str, environ: Mapping[str, str] | None = None, keep: bool = False) -> int:
     environ = dict(os.environ if environ is None else environ)
@@ -343,7 +235,7 @@ def rehearse(real: LoadedRecipe, *, ref: str, environ: Mapping[str, str] | None 
     work = runs.rehearsal_work(recipe).resolve()
     plan = command.rehearsal(recipe, real.data, machine, environ, work=work,
                              fixtures_root=hub.cache_root() / "fixtures", donor_tied=donor_tied(real))
-    substitutions = command.render_substitutions(plan, recipe.name)
+    substitutions = render_substitutions(plan, recipe.name)
     print(substitutions, flush=True)
     started = time.time()
     rehearser = Rehearser(real, ref, plan, machine, topo.node_rank, topo.nnodes)
@@ -351,15 +243,12 @@ def rehearse(real: LoadedRecipe, *, ref: str, environ: Mapping[str, str] | None 
     try:
         with interrupting_signals():
             try:
-                rehearser.loaded = _load_shared(plan, topo.node_rank)
+                rehearser.loaded = nodes.shared_recipe(plan.work, plan.data, topo.node_rank)
                 rehearser.run()
             except KeyboardInterrupt:
                 interrupted = True
             finally:
-                if topo.node_rank > 0:
-                    runs.write_json_atomic(work / f"node-{topo.node_rank}.done", {"at": time.time()})
-                elif topo.nnodes > 1 and not interrupted:
-                    _wait_for_nodes(work, topo.nnodes)
+                nodes.done(plan.work, topo.node_rank, topo.nnodes, wait=not interrupted)
         results = rehearser.results
         missing = [f"{s.where} ({s.was})" for s in plan.not_rehearsed]
         print("\n" + table.render(results))
@@ -380,23 +269,3 @@ def rehearse(real: LoadedRecipe, *, ref: str, environ: Mapping[str, str] | None 
     if interrupted:
         return 130
     return 1 if bad is not None else 0
-
-
-def _load_shared(plan: command.Rehearsal, node_rank: int) -> LoadedRecipe:
-    """Node 0 starts the rehearsal's run directory afresh and writes its recipe; the other nodes use that one.
-    (Only a rehearsal killed outright leaves a run directory behind; node 0 removes it when it starts.)"""
-    if node_rank == 0:
-        shutil.rmtree(plan.work, ignore_errors=True)
-        return load_rehearsal(plan)
-    path = plan.work / "recipe.yaml"
-    wait_for(path.is_file, "node 0 to start its rehearsal")
-    return load_recipe(str(path))
-
-
-def _wait_for_nodes(work: Path, nnodes: int, timeout: float = 120.0) -> None:
-    """Node 0 removes the shared run directory only once every other node is done with it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all((work / f"node-{k}.done").is_file() for k in range(1, nnodes)):
-            return
-        time.sleep(1.0)

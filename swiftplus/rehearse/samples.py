@@ -12,7 +12,7 @@ from pathlib import Path
 
 from swiftplus.core.errors import UserError
 from swiftplus.data.reader import is_json_array, iter_array
-from swiftplus.rehearse.command import Sample, Synthetic
+from swiftplus.rehearse.rehearsal import Sample, Synthetic
 
 COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (230, 200, 30)}
 QUESTION = "What colour is this image?"

@@ -7,6 +7,9 @@ import re
 import time
 from dataclasses import dataclass, field
 
+from swiftplus.core import stages
+from swiftplus.recipe.load import LoadedRecipe
+
 PASS, FAIL, NOT_RUN = "pass", "FAIL", "not run"
 ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?\w*(?:Error|Exception)\b:.*|^\s*error: .*", re.I)
 # Errors of the launchers around the failing process (ms-swift's CLI, torchrun): they only say that it failed.
@@ -58,6 +61,22 @@ def markdown(results: list[StepResult]) -> str:
     lines = ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
     lines += ["| " + " | ".join(row) + " |" for row in table[1:]]
     return "\n".join(lines)
+
+
+def fix_pointer(real: LoadedRecipe, ref: str, stage: str, error: str) -> str:
+    """Where to fix what a tool rejected: the recipe key whose name or value the error names, if one does."""
+    section = getattr(real.recipe, stage, None)
+    flags = dict(real.recipe.swift)
+    if section is not None and hasattr(section, "flags"):
+        flags.update(section.flags)
+    for name, value in flags.items():
+        shown = str(value)
+        if name in error or (isinstance(value, str) and len(shown) >= 4 and shown in error):
+            key = f"{stage}.{name}" if section is not None and name in section.flags else f"swift.{name}"
+            return (f"{key} ({shown}) in {real.path} is what the error names; the real "
+                    f"`{stages.step_command(ref, stage)}` would stop the same way. Fix it and rehearse again.")
+    return (f"the real `{stages.step_command(ref, stage)}` runs the same command and would stop the same way; "
+            f"the log's last lines are in the rehearsal report. Fix the recipe or the environment and rehearse again.")
 
 
 def failure(results: list[StepResult]) -> StepResult | None:

@@ -13,7 +13,8 @@ from swiftplus.core.errors import UserError
 from swiftplus.pipeline.plan import plan
 from swiftplus.recipe.load import load_recipe, shipped_recipes
 from swiftplus.rehearse import command
-from swiftplus.rehearse.command import CPU, MISSING, SCALE, Machine
+from swiftplus.rehearse.cpu import CPU_ANSWER_TOKENS
+from swiftplus.rehearse.rehearsal import CPU, MISSING, SCALE, Machine, render_substitutions
 
 REHEARSABLE = sorted(n for n in shipped_recipes() if n != "qwen2-vl-2b-coco-lora")
 CPU_BOX = Machine(gpus=0, cpus=2, hub_reachable=False)
@@ -103,7 +104,7 @@ def test_every_change_is_in_the_substitution_list(name):
         second = ".".join(key.split(".")[:2])
         assert second in listed or (head in ("stage1", "stage2", "lora") and f"{second}[" in listed) \
             or (key.startswith("eval.") and "eval." in listed), (key, before.get(key), after.get(key))
-    text = command.render_substitutions(r, name)
+    text = render_substitutions(r, name)
     for s in r.substitutions:
         assert f"{s.where}: {s.was} -> {s.now}" in text
 
@@ -201,7 +202,7 @@ def test_a_family_without_a_tiny_model_is_refused_by_name():
 
 def test_cpu_answers_are_capped_but_gpu_answers_are_not():
     _, r = rehearse("qwen3-8b-vl", CPU_BOX)
-    assert r.data["eval"]["generation_config"] == {"temperature": 0.6, "max_tokens": command.CPU_ANSWER_TOKENS}
+    assert r.data["eval"]["generation_config"] == {"temperature": 0.6, "max_tokens": CPU_ANSWER_TOKENS}
     _, r = rehearse("qwen3-8b-vl", GPU_BOX)
     assert r.data["eval"]["generation_config"] == {"temperature": 0.6, "max_tokens": 512}
     assert MISSING in {s.kind for s in r.substitutions}  # MMMU offline is missing on any machine

@@ -10,7 +10,7 @@ from swiftplus.data.formats import DatasetSpec
 from swiftplus.data.lint import lint_dataset
 from swiftplus.evaluate.local_sets import data_files
 from swiftplus.recipe.schema import LocalBenchmark
-from swiftplus.rehearse.command import Sample, Synthetic
+from swiftplus.rehearse.rehearsal import Sample, Synthetic
 from swiftplus.rehearse.samples import write_sample, write_synthetic
 
 

@@ -9,7 +9,7 @@ import pytest
 from swiftplus.commands import run as run_command
 from swiftplus.recipe.load import load_recipe
 from swiftplus.rehearse import estimate, table
-from swiftplus.rehearse.run import fix_pointer
+from swiftplus.rehearse.table import fix_pointer
 from swiftplus.rehearse.table import FAIL, NOT_RUN, PASS, StepResult
 
 TORCHRUN_TAIL = [
