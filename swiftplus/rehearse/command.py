@@ -102,6 +102,10 @@ class _Builder:
             if (fam, str(path)) not in self.out.fixtures:
                 self.out.fixtures.append((fam, str(path)))
         deploy = d.get(stages.DEPLOY)
+        if self.recipe.deploy is not None:
+            where = f"{self.recipe.deploy.host}:{self.recipe.deploy.port}"
+            self.sub(SCALE, "deploy.port", where, "a free loopback port", "checked free as `swiftplus deploy` "
+                     "checks it, but left untouched: a server that just stopped holds its port for a minute")
         if deploy and deploy.get("from") not in (None, "auto", *stages.SOURCES):
             self.sub(SCALE, "deploy.from", deploy["from"], "auto", "the rehearsal serves the checkpoint it trained")
             deploy.pop("from")

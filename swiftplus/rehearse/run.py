@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping
 
-from swiftplus.core import hub, runs, stages
+from swiftplus.core import hub, ports, runs, stages
 from swiftplus.core.errors import UserError
 from swiftplus.core.process import interrupting_signals
 from swiftplus.data import synthetic
@@ -187,18 +187,20 @@ class Rehearser:
         return None
 
     def deploy(self) -> str | None:
-        """`swiftplus deploy`'s own checks and server, on the recipe's host and port, kept up for the evaluation."""
+        """`swiftplus deploy`'s own checks and server (its port checked, never taken), kept up for the evaluation."""
         if self.node_rank > 0:
             return "on node 0"
         served = served_model(self.recipe, None)
         if self.plan.backend:  # the recipe's own backend, even where the rehearsal serves with another
             check_backend_serves(self.plan.backend, served.model)
-        planned = server.prepare(self.recipe)
         try:
-            server.refuse_busy_port(planned, self.real.recipe)
+            server.refuse_busy_port(server.prepare(self.recipe), self.real.recipe)
         except UserError as e:
             raise StepFailed(str(e), f"the real `swiftplus deploy {self.ref}` would be refused the same port: stop "
                                      f"what listens there, or set deploy.port in {self.real.path} to a free one")
+        # served on a free loopback port: a stopped server holds its port for up to a minute, which would refuse
+        # the real deploy started right after the rehearsal
+        planned = server.prepare(self.recipe, port=ports.free_port("127.0.0.1"), host="127.0.0.1")
         self.server = server.Server(planned, runs.server_log(self.recipe))
         self.endpoint = self.server.wait_ready()
         print(f"swiftplus rehearse: {self.endpoint.base_url} serves {self.endpoint.model}", flush=True)

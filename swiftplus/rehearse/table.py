@@ -69,12 +69,13 @@ def fix_pointer(real: LoadedRecipe, ref: str, stage: str, error: str) -> str:
     flags = dict(real.recipe.swift)
     if section is not None and hasattr(section, "flags"):
         flags.update(section.flags)
-    for name, value in flags.items():
-        shown = str(value)
-        if name in error or (isinstance(value, str) and len(shown) >= 4 and shown in error):
-            key = f"{stage}.{name}" if section is not None and name in section.flags else f"swift.{name}"
-            return (f"{key} ({shown}) in {real.path} is what the error names; the real "
-                    f"`{stages.step_command(ref, stage)}` would stop the same way. Fix it and rehearse again.")
+    named = [n for n in flags if re.search(rf"\b{re.escape(n)}\b", error)]
+    named += [n for n, v in flags.items() if isinstance(v, str) and len(v) >= 4 and v in error]
+    if named:
+        name = named[0]
+        key = f"{stage}.{name}" if section is not None and name in section.flags else f"swift.{name}"
+        return (f"{key} ({flags[name]}) in {real.path} is what the error names; the real "
+                f"`{stages.step_command(ref, stage)}` would stop the same way. Fix it and rehearse again.")
     return (f"the real `{stages.step_command(ref, stage)}` runs the same command and would stop the same way; "
             f"the log's last lines are in the rehearsal report. Fix the recipe or the environment and rehearse again.")
 
@@ -95,7 +96,7 @@ def verdict(results: list[StepResult], not_rehearsed: list[str]) -> str:
     bad = failure(results)
     if bad is not None:
         return f"REHEARSAL FAILED at {bad.step}: the real run would stop there too."
-    text = "rehearsal passed: every step ran with the recipe's settings."
+    text = "rehearsal passed: every step ran."
     if not_rehearsed:
         text += " Not rehearsed here: " + "; ".join(not_rehearsed) + "."
     return text
