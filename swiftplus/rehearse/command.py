@@ -55,8 +55,9 @@ class _Builder:
         self.out.data.pop("base", None)  # already merged in
         self.out.data["run_dir"] = str(self.work)
         self.model_type = self._flag("model_type")
-        self.stood_in: dict[str, dict] = {}  # source path -> the entry replacing it (one sample per file)
-        self.stood_in_why: dict[str, tuple[str, str, str]] = {}  # source path -> (kind, now, why)
+        # source -> (the entry replacing it, (kind, now, why)): one sample or stand-in per file, however many
+        # stages train on it
+        self.stood_in: dict[str, tuple[dict, tuple[str, str, str]]] = {}
 
     def sub(self, kind: str, where: str, was, now, why: str) -> None:
         self.out.substitutions.append(Substitution(kind, where, str(was), str(now), why))
@@ -143,9 +144,9 @@ class _Builder:
             self.sub(SCALE, where, path, rebased, "the recipe's generated task, generated in the rehearsal's run")
             return {**entry, "path": str(rebased)} if isinstance(entry, dict) else str(rebased)
         if path in self.stood_in:
-            kind, now, why = self.stood_in_why[path]
-            self.sub(kind, where, path, now, why)
-            return self.stood_in[path]
+            new, why = self.stood_in[path]
+            self.sub(why[0], where, path, *why[1:])
+            return new
         n = len(self.stood_in)
         name = Path(path).name
         if self.exists(path):
@@ -163,7 +164,7 @@ class _Builder:
             why = (MISSING, f"a synthetic {fmt} set ({SAMPLE_ROWS} rows)", "the file does not exist here, so its "
                    "rows are not rehearsed; the stand-in keeps training running")
         self.sub(why[0], where, path, *why[1:])
-        self.stood_in[path], self.stood_in_why[path] = new, why
+        self.stood_in[path] = (new, why)
         return new
 
     def _hub_dataset(self, ref: str, where: str):
@@ -178,8 +179,8 @@ class _Builder:
         if ref not in self.stood_in:
             dest = self.work / "data" / f"synthetic-{len(self.stood_in)}-hub.jsonl"
             self.out.synthetic.append(Synthetic(str(dest), "swift", SAMPLE_ROWS))
-            self.stood_in[ref], self.stood_in_why[ref] = {"path": str(dest), "format": "swift"}, why
-        return self.stood_in[ref]
+            self.stood_in[ref] = ({"path": str(dest), "format": "swift"}, why)
+        return self.stood_in[ref][0]
 
     # --- training ------------------------------------------------------------------------------------------
     def steps(self) -> None:

@@ -40,7 +40,8 @@ def detect_machine(hub_name: str, environ: Mapping[str, str]) -> Machine:
 
 def describe(machine: Machine) -> str:
     gpus = f"{machine.gpus} GPU(s)" if machine.gpus else "no GPU"
-    return f"{socket.gethostname()} ({gpus}, {machine.cpus} CPU cores, hub {'reachable' if machine.hub_reachable else 'not reachable'})"
+    hub = "reachable" if machine.hub_reachable else "not reachable"
+    return f"{socket.gethostname()} ({gpus}, {machine.cpus} CPU cores, hub {hub})"
 
 
 def donor_tied(loaded: LoadedRecipe) -> bool | None:
@@ -58,6 +59,7 @@ class GpuMemory:
 
     def __init__(self, enabled: bool):
         self.enabled, self.peak, self._stop = enabled, [], threading.Event()
+        self._thread: threading.Thread | None = None
 
     def _poll(self) -> None:
         while not self._stop.is_set():
@@ -78,5 +80,5 @@ class GpuMemory:
 
     def __exit__(self, *exc):
         self._stop.set()
-        if getattr(self, "_thread", None):
+        if self._thread is not None:
             self._thread.join(timeout=15)

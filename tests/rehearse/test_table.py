@@ -36,7 +36,8 @@ def test_the_fix_names_the_recipe_key_the_error_names():
 
 
 def test_the_table_has_one_row_per_step_with_the_estimate_seam():
-    results = [StepResult("graft", PASS, 5.25), StepResult("stage1", PASS, 40.0, peak_gib=[61.5, 60.25], estimate="70.0 GiB"),
+    results = [StepResult("graft", PASS, 5.25),
+               StepResult("stage1", PASS, 40.0, peak_gib=[61.5, 60.25], estimate="70.0 GiB"),
                StepResult("stage2", FAIL, 3.0, error="ValueError: x", fix="fix x"), StepResult("deploy")]
     text = table.render(results)
     lines = text.splitlines()
