@@ -24,6 +24,8 @@ VERBS = {
     "eval": ("swiftplus.commands.evaluate", "main", "evaluate a checkpoint through its endpoint with EvalScope"),
     "perf": ("swiftplus.commands.evaluate", "perf", "load-test the endpoint with evalscope perf"),
     "run": ("swiftplus.commands.run", "main", "every stage of the recipe, in order"),
+    "rehearse": ("swiftplus.commands.rehearse", "main",
+                 "the whole pipeline on tiny models of the recipe's families, with its settings, in minutes"),
     "data": ("swiftplus.data.cli", "main", "lint or convert datasets"),
     "ls": ("swiftplus.commands.inspect", "list_recipes", "list the shipped recipes"),
     "cp": ("swiftplus.commands.inspect", "copy_recipe", "fork a shipped recipe into a new file"),
@@ -90,6 +92,10 @@ def build_parser() -> Parser:
 
     _recipe_args(p["run"], preflight=True)
     p["run"].add_argument("--resume", action="store_true")
+    p["run"].add_argument("--rehearse", action="store_true", help="rehearse the recipe first; stop if that fails")
+
+    _recipe_args(p["rehearse"], dry_run=False)
+    p["rehearse"].add_argument("--keep", action="store_true", help="keep the rehearsal's run directory")
 
     p["cp"].add_argument("recipe", help="shipped recipe to fork")
     p["cp"].add_argument("dest", help="new recipe name (recipes/NAME.yaml) or path")

@@ -30,7 +30,7 @@ def has_gpu() -> bool:
 def pytest_collection_modifyitems(config, items):
     gpu_items = [item for item in items if item.get_closest_marker("gpu")]
     if gpu_items and not has_gpu():
-        skip = pytest.mark.skip(reason="needs a CUDA GPU (nvidia-smi finds none)")
+        skip = pytest.mark.skip(reason="needs a CUDA GPU (nvidia-smi finds none); `make gpu-test` on a GPU machine runs it")
         for item in gpu_items:
             item.add_marker(skip)
 

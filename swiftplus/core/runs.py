@@ -89,6 +89,30 @@ def node_marker(recipe, job: str) -> Path:
     return run_root(recipe) / ".nodes" / f"{job}.json"
 
 
+def within_run(recipe, path: str | Path) -> Path | None:
+    """`path` relative to the recipe's run directory when it lies inside it (else None)."""
+    try:
+        return Path(os.path.abspath(path)).relative_to(os.path.abspath(run_root(recipe)))
+    except ValueError:
+        return None
+
+
+def rehearsal_dir(recipe) -> Path:
+    """runs/<name>/rehearsal: the rehearsal's report, beside (never inside) the real run's stage directories."""
+    return run_root(recipe) / "rehearsal"
+
+
+def rehearsal_report(recipe) -> Path:
+    """The one file a rehearsal leaves behind."""
+    return rehearsal_dir(recipe) / "report.md"
+
+
+def rehearsal_work(recipe) -> Path:
+    """The rehearsal's own run directory, removed when it ends. Under the real run root, so the nodes of a
+    multi-node rehearsal share it exactly as the real job shares runs/<name>."""
+    return rehearsal_dir(recipe) / "work"
+
+
 def read_json(path: Path) -> Any:
     try:
         return json.loads(Path(path).read_text())

@@ -24,6 +24,7 @@ from swiftplus.core.secrets import KEY_ENV
 from swiftplus.core.stages import GRAFT, step_command
 from swiftplus.core.tools import FlagsUnavailable, fields_for
 from swiftplus.recipe.schema import Recipe
+from swiftplus.serve.backends import check_backend_serves
 from swiftplus.serve.command import Launch, ServedModel, launch, open_bind_problem, served_model, served_name
 from swiftplus.serve.endpoint import Endpoint, endpoint_from_record, read_record, write_record
 
@@ -94,6 +95,7 @@ def prepare(recipe: Recipe, source: str | None = None, port: int | None = None, 
     problem = open_bind_problem(recipe, planned)
     if problem:
         raise UserError(problem)
+    check_backend_serves(str(planned.flags.get("infer_backend")), served.model)
     return planned
 
 

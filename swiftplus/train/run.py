@@ -51,6 +51,11 @@ def check_stage(recipe: Recipe, stage: str) -> None:
                         f"use steps (with save_steps) or epoch")
 
 
+def train_log(record: Path) -> Path:
+    """swift's output of one node's attempts at a stage (record: runs.record_dir of the stage and node)."""
+    return Path(record) / "train.log"
+
+
 # --- the launch itself, as data --------------------------------------------------------------------------
 
 @dataclass
@@ -70,7 +75,7 @@ class StageRun:
 
     @property
     def log(self) -> Path:
-        return self.record / "train.log"
+        return train_log(self.record)
 
     def render(self) -> str:
         return shell_line(self.argv, self.env).replace(" --", " \\\n    --")

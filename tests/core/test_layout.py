@@ -9,9 +9,10 @@ from pathlib import Path
 from tests.helpers import REPO
 
 PACKAGE = REPO / "swiftplus"
-# commands -> pipeline -> doctor -> step packages -> recipe -> core. A module may import its own package or a lower rank.
+# commands -> rehearse -> pipeline -> doctor -> step packages -> recipe -> core. A module may import its own package
+# or a lower rank.
 RANKS = {"core": 0, "plugins": 0, "recipe": 1, "fixtures": 1, "data": 2, "graft": 2, "train": 3, "export": 4,
-         "serve": 4, "evaluate": 5, "doctor": 6, "pipeline": 7, "commands": 8, "cli": 9, "__main__": 10,
+         "serve": 4, "evaluate": 5, "doctor": 6, "pipeline": 7, "rehearse": 8, "commands": 9, "cli": 10, "__main__": 11,
          "__init__": 0}
 HEAVY = ("torch", "swift", "evalscope", "transformers", "vllm", "deepspeed", "peft", "accelerate", "modelscope",
          "datasets", "matplotlib", "numpy", "safetensors")

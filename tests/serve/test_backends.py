@@ -1,0 +1,35 @@
+"""A backend that cannot build the served architecture is refused before `swift deploy` starts."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from swiftplus.core.errors import UserError
+from swiftplus.serve import backends
+
+
+def checkpoint(tmp_path, arch: str):
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": [arch]}))
+    return tmp_path
+
+
+def test_lmdeploy_cannot_serve_the_smolvlm_family(tmp_path):
+    model = checkpoint(tmp_path, backends.SMOLVLM)
+    with pytest.raises(UserError) as e:
+        backends.check_backend_serves("lmdeploy", model)
+    text = str(e.value)
+    assert text.startswith("deploy.infer_backend: lmdeploy cannot serve SmolVLMForConditionalGeneration")
+    assert "transformers, vllm" in text and "--set deploy.infer_backend=" in text
+
+
+@pytest.mark.parametrize("backend", ["vllm", "lmdeploy", "transformers"])
+def test_the_qwen_families_are_served_by_every_backend(tmp_path, backend):
+    for arch in (backends.QWEN2_5_VL, backends.QWEN3_VL):
+        backends.check_backend_serves(backend, checkpoint(tmp_path, arch))
+
+
+def test_what_is_not_known_here_is_left_to_the_backend(tmp_path):
+    assert backends.backend_problem("lmdeploy", ["SomethingNewForCausalLM"]) is None
+    assert backends.backend_problem("sglang", [backends.SMOLVLM]) is None
+    assert backends.architectures(tmp_path / "nowhere") == []
