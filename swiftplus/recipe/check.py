@@ -118,11 +118,23 @@ def _own_keys(model) -> set[str]:
     return {f.alias or name for name, f in model.model_fields.items()} | set(model.model_fields)
 
 
+def _serving_flags(graft) -> list[tuple[tuple, dict]]:
+    """(path, flags) of the ms-swift flags a graft section carries for serving its donor and hosts."""
+    if not isinstance(graft, dict):
+        return []
+    found = [(("graft", "donor_swift"), graft.get("donor_swift"))]
+    hosts = graft.get("hosts") if isinstance(graft.get("hosts"), list) else []
+    found += [(("graft", "hosts", i, "swift"), h.get("swift")) for i, h in enumerate(hosts) if isinstance(h, dict)]
+    return [(path, flags) for path, flags in found if isinstance(flags, dict)]
+
+
 def check_flags_raw(data: dict) -> list[Problem]:
     """Tool flags are checked on the raw mapping, so they are reported even when the schema fails too."""
     problems = []
     if isinstance(data.get("swift"), dict):
         problems += _check_common_swift(data["swift"])
+    for path, flags in _serving_flags(data.get("graft")):
+        problems += check_tool_flags("deploy", flags, path)
     for section, (target, model) in SECTION_TOOLS.items():
         raw = data.get(section)
         if isinstance(raw, dict):
@@ -167,9 +179,44 @@ def _check_wiring(recipe: Recipe) -> list[Problem]:
     return problems
 
 
+def _check_sources(recipe: Recipe) -> list[Problem]:
+    """What deploy.from, eval.compare and each benchmark's `sources` name must exist, each compared checkpoint
+    is asked something, and the donor (an LLM without eyes) only what the recipe says it is asked."""
+    named = stages.named_sources(recipe)
+    wanted = [] if recipe.deploy is None else [((stages.DEPLOY, "from"), recipe.deploy.from_)]
+    problems = []
+    if recipe.eval is not None:
+        ev = recipe.eval
+        sets = [(("eval", "benchmarks", i), b) for i, b in enumerate(ev.benchmarks) if not isinstance(b, str)]
+        sets += [(("eval", "local", i), local) for i, local in enumerate(ev.local)]
+        bare = [path for path, entry in sets if not entry.sources]
+        bare += [("eval", "benchmarks", i) for i, b in enumerate(ev.benchmarks) if isinstance(b, str)]
+        wanted += [(("eval", "compare", i), s) for i, s in enumerate(ev.compare)]
+        for path, entry in sets:
+            problems += [Problem((*path, "sources", i), f"'{s}' is not a checkpoint of this recipe (it has: "
+                                                        f"{', '.join(named) or 'none'})")
+                         for i, s in enumerate(entry.sources) if s not in named]
+        if stages.DONOR in ev.compare:
+            problems += [Problem(path, "needs `sources`: eval.compare has donor, the LLM alone, which reads no "
+                                       "images; list the checkpoints this set is asked of") for path in bare]
+        for i, source in enumerate(ev.compare):
+            if source in named and not bare and not any(source in entry.sources for _, entry in sets):
+                problems.append(Problem(("eval", "compare", i), f"{source} is asked no benchmark: add it to the "
+                                                                "sources of one"))
+    for path, source in wanted:
+        if (source == stages.DONOR or source.startswith(stages.HOST_PREFIX)) and source not in named:
+            hosts = ", ".join(h.name for h in recipe.graft.hosts) if recipe.graft else ""
+            problems.append(Problem(path, f"refers to {source}, but the recipe has no graft section" if not recipe.graft
+                                    else f"refers to {source}, but graft.hosts names only {hosts or 'none'}"))
+    if recipe.graft is not None and not recipe.graft.donor_swift and any(s == stages.DONOR for _, s in wanted):
+        problems.append(Problem(("graft", "donor_swift"), "is needed to serve the donor alone: its ms-swift model_type "
+                                                          "and template, e.g. {model_type: qwen3, template: qwen3}"))
+    return problems
+
+
 def check_recipe(recipe: Recipe | None, data: dict, *, check_flags: bool = True) -> list[Problem]:
     """Stage wiring (needs a schema-valid recipe) and tool flags (checked on the raw mapping)."""
-    problems = _check_wiring(recipe) if recipe is not None else []
+    problems = _check_wiring(recipe) + _check_sources(recipe) if recipe is not None else []
     if check_flags:
         problems += check_flags_raw(data)
     return problems
