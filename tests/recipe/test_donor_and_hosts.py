@@ -83,3 +83,12 @@ def test_serving_the_donor_needs_its_swift_type(write_recipe):
     assert "graft.donor_swift: is needed to serve the donor alone" in out
     assert "deploy.from: refers to donor, but the recipe has no graft section" in problems(
         write_recipe, "deploy: {from: donor}\n")
+
+
+def test_the_demo_asks_in_the_prompt_its_donor_was_taught():
+    from swiftplus.fixtures.colour_lesson import PROMPT_TEMPLATE
+
+    recipe = load_recipe("tiny").recipe
+    assert recipe.graft.donor == "fixture:qwen3-colours"
+    assert recipe.synthetic.prompt_template == PROMPT_TEMPLATE
+    assert all(local.args["prompt_template"] == PROMPT_TEMPLATE for local in recipe.eval.local)
