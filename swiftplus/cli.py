@@ -10,7 +10,7 @@ import importlib
 import sys
 
 from swiftplus.core.errors import UserError
-from swiftplus.core.stages import ALIASES, SOURCES
+from swiftplus.core.stages import ALIASES, DONOR, HOST_PREFIX, SOURCES
 from swiftplus.data.cli import add_data_parser
 
 # verb -> (module, function, help). Each function takes the parsed args and returns an exit status.
@@ -33,7 +33,7 @@ VERBS = {
 }
 
 
-FROM_HELP = " | ".join((*SOURCES, "PATH"))
+FROM_HELP = " | ".join((*SOURCES, DONOR, f"{HOST_PREFIX}HOST", "PATH"))
 
 
 class Parser(argparse.ArgumentParser):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from swiftplus.core.secrets import is_secret, redact
-from swiftplus.core.stages import DEPLOY, EVAL, GRAFT
+from swiftplus.core.stages import DEPLOY, EVAL, GRAFT, host_source
 
 COMPLETE = "complete.json"
 
@@ -26,6 +26,11 @@ def stage_dir(recipe, stage: str) -> Path:
     if stage == GRAFT:
         return Path(recipe.graft_output() or run_root(recipe) / GRAFT)
     return run_root(recipe) / stage
+
+
+def host_graft_dir(recipe, name: str) -> Path:
+    """runs/<name>/graft-<host>: the donor grafted into graft.also_into entry `name`, beside the recipe's own graft."""
+    return run_root(recipe) / host_source(name)
 
 
 def output_dir(recipe, stage: str) -> Path:

@@ -16,6 +16,12 @@ SOURCES = BUILD  # what deploy / eval / perf may serve (--from, deploy.from, eva
 DEPLOY_DEFAULT = (STAGE2, LORA, STAGE1, GRAFT)  # deploy.from: auto serves the first the recipe has
 INIT_KEYWORDS = (*INIT_ORDER, "best")  # `init: best` is stage 1's best checkpoint
 
+# Served and evaluated, never built: the graft's donor LLM alone (with its own model type and template), and
+# the donor grafted into another host (graft.also_into), named graft-NAME, whose text scores the run report sets
+# beside the donor's.
+DONOR = "donor"
+HOST_PREFIX = f"{GRAFT}-"
+
 ALIASES = {"1": STAGE1, "2": STAGE2, STAGE1: STAGE1, STAGE2: STAGE2, LORA: LORA}
 CLI_NAMES = {STAGE1: "1", STAGE2: "2", LORA: "lora"}  # what `swiftplus train --stage` takes for each
 
@@ -33,6 +39,29 @@ def step_command(ref: str, stage: str) -> str:
     if stage in CLI_NAMES:
         return f"swiftplus train {ref} --stage {CLI_NAMES[stage]}"
     return f"swiftplus {stage} {ref}"
+
+
+def host_source(name: str) -> str:
+    """The source (and run directory) name of graft.also_into entry `name`."""
+    return f"{HOST_PREFIX}{name}"
+
+
+def host_name(recipe, source: str | None) -> str | None:
+    """The graft.also_into entry a source names, or None (a stage, the donor, or a path)."""
+    graft = getattr(recipe, GRAFT, None)
+    if not source or graft is None or not source.startswith(HOST_PREFIX):
+        return None
+    name = source[len(HOST_PREFIX):]
+    return name if any(h.name == name for h in graft.also_into) else None
+
+
+def named_sources(recipe) -> list[str]:
+    """Every checkpoint a recipe can name for deploy / eval: its built steps, the donor, its graft hosts."""
+    out = present(recipe, SOURCES)
+    graft = getattr(recipe, GRAFT, None)
+    if graft is not None:
+        out += [DONOR] + [host_source(h.name) for h in graft.also_into]
+    return out
 
 
 def present(recipe, names: tuple[str, ...] = ORDER) -> list[str]:

@@ -5,6 +5,10 @@ question never does), so accuracy far above chance proves the model reads the im
 questions over blank images must fall back to chance. Training rows use ms-swift's messages format;
 evaluation rows use EvalScope's general_vmcq layout, with the exact prompt EvalScope will send, so
 the model is trained on what it is asked at evaluation time.
+
+The task's words (colours, question, prompt) are fixtures/colour_lesson.py's, the ones the demo's donor
+LLM was taught: the `text` subset asks each held-out question with the colour named in words instead of
+drawn (in wordings the donor was never taught), which a language model alone can answer.
 """
 from __future__ import annotations
 
@@ -16,25 +20,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swiftplus.core import runs
+from swiftplus.fixtures import colour_lesson as words
+from swiftplus.fixtures.colour_lesson import LETTERS, PROMPT_TEMPLATE, SHAPES
 
-COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (230, 200, 30)}
-SHAPES = ("circle", "square", "triangle")
-QUESTION = "<image 1>What colour is the shape?"
-# EvalScope's general_vmcq formats question + options with this template (set through dataset_args);
-# a short prompt keeps CPU training fast. {choices} renders as "A) red\nB) green ...".
-# The answer is the bare letter (EvalScope's parser falls back to the last capital among the options): one
-# short target concentrates the training signal on the token that depends on the image.
-PROMPT_TEMPLATE = "{question}\n{choices}\nAnswer with the option's letter from the given choices directly."
-LETTERS = "ABCD"
+RGB = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (230, 200, 30)}
+COLOURS = {name: RGB[name] for name in words.COLOURS}  # the options, in the order EvalScope lists them
+QUESTION = words.IMAGE_QUESTION
 BLANK_GREY = (128, 128, 128)
+# Bump when what generate() writes changes, so an older task directory is written again.
+FORMAT = 2
 
 
 @dataclass(frozen=True)
 class ShapesTask:
     root: Path
     train: Path  # ms-swift jsonl
-    eval_dir: Path  # general_vmcq local_path: shapes_val.jsonl + blank_val.jsonl
-    subsets: tuple[str, ...] = ("shapes", "blank")
+    eval_dir: Path  # general_vmcq local_path: shapes_val.jsonl, blank_val.jsonl, text_val.jsonl
+    subsets: tuple[str, ...] = ("shapes", "blank", "text")
 
 
 def draw(colour: str, shape: str, rng: random.Random, size: int):
@@ -59,9 +61,7 @@ def draw(colour: str, shape: str, rng: random.Random, size: int):
 
 def render_prompt(template: str = PROMPT_TEMPLATE) -> str:
     """The user turn EvalScope sends, with its image placeholder in ms-swift's spelling."""
-    from evalscope.utils.multi_choices import prompt
-
-    return prompt(question=QUESTION, choices=list(COLOURS), template=template).replace("<image 1>", "<image>")
+    return words.user_prompt(QUESTION, template).replace("<image 1>", "<image>")
 
 
 def _rows(n: int, seed: int, out: Path, split: str, size: int):
@@ -83,7 +83,7 @@ def generate(root: str | Path, *, train: int = 400, evaluate: int = 100, size: i
     from PIL import Image
 
     root = Path(root).resolve()
-    marker = {"train": train, "evaluate": evaluate, "size": size, "seed": seed, "template": template}
+    marker = {"train": train, "evaluate": evaluate, "size": size, "seed": seed, "template": template, "format": FORMAT}
     done = root / "task.json"
     task = ShapesTask(root, root / "train.jsonl", root / "eval")
     if done.is_file() and json.loads(done.read_text()) == marker:
@@ -105,13 +105,18 @@ def generate(root: str | Path, *, train: int = 400, evaluate: int = 100, size: i
     blank_dir.mkdir(parents=True)
     Image.new("RGB", (size, size), BLANK_GREY).save(blank_dir / "grey.png")
     blank = str(root / "images" / "blank" / "grey.png")
-    with open(tmp / "eval" / "shapes_val.jsonl", "w") as f, open(tmp / "eval" / "blank_val.jsonl", "w") as g:
+    described = random.Random(seed + 20_000)
+    with open(tmp / "eval" / "shapes_val.jsonl", "w") as f, open(tmp / "eval" / "blank_val.jsonl", "w") as g, \
+            open(tmp / "eval" / "text_val.jsonl", "w") as t:
         # a seed far from training's: held-out images never seen in training
         for path, colour in _rows(evaluate, seed + 10_000, tmp, "eval", size):
             final = str(root / path.relative_to(tmp.resolve()))
             row = {"question": QUESTION, "options": names, "answer": LETTERS[names.index(colour)]}
             f.write(json.dumps({**row, "image_1": final}) + "\n")
             g.write(json.dumps({**row, "image_1": blank}) + "\n")
+            # the same answer with the colour in words, in a wording the donor was not taught; no picture
+            text = words.text_question(words.describe(described, colour, scored=True))
+            t.write(json.dumps({**row, "question": text}) + "\n")
     (tmp / "task.json").write_text(json.dumps(marker))
     if root.exists():
         shutil.rmtree(root)

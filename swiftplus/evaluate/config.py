@@ -34,17 +34,32 @@ def normalize_limit(limit):
     return limit
 
 
-def _benchmarks(recipe: Recipe) -> list[tuple[str, str, dict, object]]:
-    """(label, EvalScope dataset, dataset_args, limit) per benchmark; local sets each become their own task."""
+def asked(entry, source: str | None) -> bool:
+    """Whether a benchmark or local set is asked of `source` (its `sources`, or every checkpoint)."""
+    return not entry.sources or source in entry.sources
+
+
+def asks_anything(recipe: Recipe, source: str | None) -> bool:
+    """Whether any benchmark is asked of `source` (VLMEvalKit's one task is asked of every checkpoint)."""
+    return recipe.eval.backend == VLMEVALKIT or bool(_benchmarks(recipe, source))
+
+
+def _benchmarks(recipe: Recipe, source: str | None = None) -> list[tuple[str, str, dict, object]]:
+    """(label, EvalScope dataset, dataset_args, limit) per benchmark asked of `source`; local sets each become
+    their own task."""
     ev = recipe.eval
     out = []
     for entry in ev.benchmarks:
         b = entry if isinstance(entry, BenchmarkEntry) else BenchmarkEntry(name=entry)
+        if not asked(b, source):
+            continue
         args = dict(b.args)
         if b.subsets:
             args["subset_list"] = list(b.subsets)
         out.append((b.name, b.name, args, b.limit))
     for local in ev.local:
+        if not asked(local, source):
+            continue
         args = {**local.args, "local_path": str(Path(local.path).expanduser().resolve())}
         if local.subsets:
             args["subset_list"] = list(local.subsets)
@@ -53,10 +68,10 @@ def _benchmarks(recipe: Recipe) -> list[tuple[str, str, dict, object]]:
 
 
 def eval_tasks(recipe: Recipe, *, base_url: str, model: str, api_key: str | None, work_dir: str | Path,
-               limit=None) -> list[EvalTask]:
-    """One EvalScope task per benchmark (or one VLMEvalKit task), talking to an OpenAI-compatible endpoint.
-    A key is written as secrets.PLACEHOLDER: the EvalScope child fills it in from its environment, so the
-    configs on disk and in `plan` never hold it."""
+               limit=None, source: str | None = None) -> list[EvalTask]:
+    """One EvalScope task per benchmark asked of `source` (or one VLMEvalKit task), talking to an
+    OpenAI-compatible endpoint. A key is written as secrets.PLACEHOLDER: the EvalScope child fills it in from its
+    environment, so the configs on disk and in `plan` never hold it."""
     ev = recipe.eval
     work_dir = Path(work_dir)
     if ev.backend == "vlmevalkit":
@@ -64,7 +79,7 @@ def eval_tasks(recipe: Recipe, *, base_url: str, model: str, api_key: str | None
         cfg = vlmevalkit_config(recipe, base_url=base_url, model=model, api_key=api_key, work_dir=wd, limit=limit)
         return [EvalTask(VLMEVALKIT, VLMEVALKIT, cfg, wd)]
     tasks = []
-    for label, dataset, args, own_limit in _benchmarks(recipe):
+    for label, dataset, args, own_limit in _benchmarks(recipe, source):
         wd = str(work_dir / label)
         cfg = {
             "model": model,
@@ -86,8 +101,10 @@ def eval_tasks(recipe: Recipe, *, base_url: str, model: str, api_key: str | None
     return tasks
 
 
-def task_configs(recipe: Recipe, *, base_url: str, model: str, api_key: str | None, work_dir: str) -> list[dict]:
-    return [t.config for t in eval_tasks(recipe, base_url=base_url, model=model, api_key=api_key, work_dir=work_dir)]
+def task_configs(recipe: Recipe, *, base_url: str, model: str, api_key: str | None, work_dir: str,
+                 source: str | None = None) -> list[dict]:
+    return [t.config for t in eval_tasks(recipe, base_url=base_url, model=model, api_key=api_key, work_dir=work_dir,
+                                         source=source)]
 
 
 def vlmevalkit_config(recipe: Recipe, *, base_url: str, model: str, api_key: str | None, work_dir: str,

@@ -19,7 +19,7 @@ from swiftplus.core.process import Managed, forwarding_signals
 from swiftplus.core.secrets import KEY_ENV
 from swiftplus.data import synthetic
 from swiftplus.evaluate import local_sets
-from swiftplus.evaluate.config import VLMEVALKIT, EvalTask, eval_tasks
+from swiftplus.evaluate.config import VLMEVALKIT, EvalTask, asks_anything, eval_tasks
 from swiftplus.evaluate.perf import print_table
 from swiftplus.evaluate.results import ScoreRow, failures, read_native, read_vlmevalkit, table, write_results
 from swiftplus.recipe.schema import Recipe
@@ -56,9 +56,9 @@ def prepare_local_sets(recipe: Recipe) -> dict[str, str]:
 
 
 def tasks_for(recipe: Recipe, endpoint: Endpoint, work_dir: Path, limit=None,
-              local_paths: dict[str, str] | None = None) -> list[EvalTask]:
+              local_paths: dict[str, str] | None = None, source: str | None = None) -> list[EvalTask]:
     tasks = eval_tasks(recipe, base_url=endpoint.base_url, model=endpoint.model, api_key=endpoint.api_key,
-                       work_dir=work_dir, limit=limit)
+                       work_dir=work_dir, limit=limit, source=source)
     for task in tasks:
         if local_paths and task.label in local_paths and task.dataset != VLMEVALKIT:
             task.config["dataset_args"][task.dataset]["local_path"] = local_paths[task.label]
@@ -91,8 +91,8 @@ def run_tasks(tasks: list[EvalTask], work_dir: Path, echo: bool = True, api_key:
 
 def evaluate_endpoint(recipe: Recipe, endpoint: Endpoint, work_dir: Path, *, label: str, limit=None,
                       local_paths: dict[str, str] | None = None, echo: bool = True) -> list[ScoreRow]:
-    """Run the recipe's benchmarks against one endpoint; the rows of its reports."""
-    tasks = tasks_for(recipe, endpoint, work_dir, limit, local_paths)
+    """Run the recipe's benchmarks asked of `label` against one endpoint; the rows of its reports."""
+    tasks = tasks_for(recipe, endpoint, work_dir, limit, local_paths, source=label)
     if not tasks:
         raise UserError("the recipe's eval section names no benchmark: add eval.benchmarks or eval.local")
     run_tasks(tasks, work_dir, echo=echo, api_key=endpoint.api_key)
@@ -124,6 +124,9 @@ def evaluate(recipe: Recipe, sources: list[str | None] | None = None, *, url: st
     rows: list[ScoreRow] = []
     started = time.time()
     for source, label in zip(sources, labels):
+        if not asks_anything(recipe, label):
+            print(f"evaluation: no benchmark is asked of {label} (see each benchmark's sources); skipped", flush=True)
+            continue
         work_dir = runs.eval_dir(recipe) / label
         with serving(recipe, source, url=url, log_dir=work_dir, echo=False) as endpoint:
             rows += evaluate_endpoint(recipe, endpoint, work_dir, label=label, limit=limit, local_paths=local_paths,
@@ -140,7 +143,7 @@ def dry_run(recipe: Recipe, sources: list[str | None], limit=None) -> str:
     for source in sources:
         label = source_label(recipe, source)
         endpoint = Endpoint("http://127.0.0.1:<port>/v1", served_name(recipe))
-        tasks = tasks_for(recipe, endpoint, runs.eval_dir(recipe) / label, limit)
+        tasks = tasks_for(recipe, endpoint, runs.eval_dir(recipe) / label, limit, source=label)
         out.append(f"# {label}: EvalScope task configs (the endpoint is started on a free loopback port)")
         out.append(json.dumps([t.config for t in tasks], indent=2))
     return "\n".join(out)

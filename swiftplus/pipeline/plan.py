@@ -43,6 +43,9 @@ def graft_step(recipe: Recipe) -> Step:
     detail = {"template": g.template, "donor": g.donor, "output": str(runs.stage_dir(recipe, stages.GRAFT)),
               "host": g.host, "merger_init": g.merger_init, "allow_dropped": g.allow_dropped,
               "hub": g.hub or recipe.hub, **({"family": g.family} if g.family else {})}
+    if g.also_into:  # the same donor into other hosts, for the run report's comparison
+        detail["also_into"] = [{"template": h.template, "host": h.host, "output": str(runs.host_graft_dir(recipe, h.name)),
+                            "allow_dropped": h.allow_dropped} for h in g.also_into]
     return Step(stages.GRAFT, None, {}, None, detail, ["streamed in-process by swiftplus (no GPU, bounded memory)"])
 
 
@@ -79,8 +82,11 @@ def eval_step(recipe: Recipe) -> Step:
     port = section.port if section is not None else serve_command.DEFAULT_PORT
     host = section.host if section is not None else serve_command.DEFAULT_HOST
     key = PLACEHOLDER if section is not None and section.api_key else None
-    configs = task_configs(recipe, base_url=base_url(host, port), model=serve_command.served_name(recipe),
-                           api_key=key, work_dir=str(runs.eval_dir(recipe) / source_label(recipe, None)))
+    configs = []
+    for source in list(recipe.eval.compare) or [None]:  # what `swiftplus run` evaluates
+        label = source_label(recipe, source)
+        configs += task_configs(recipe, base_url=base_url(host, port), model=serve_command.served_name(recipe),
+                                api_key=key, work_dir=str(runs.eval_dir(recipe) / label), source=label)
     notes = ["EvalScope task config(s), run against the detached deploy endpoint when one runs; otherwise "
              "`swiftplus eval` starts the endpoint on a free loopback port and stops it afterwards"]
     return Step(stages.EVAL, None, {}, None, configs, notes)

@@ -10,6 +10,7 @@ from swiftplus.core import runs, stages
 from swiftplus.data.synthetic import COLOURS
 from swiftplus.evaluate.results import markdown_pivot
 from swiftplus.graft import MARKER, SUMMARY
+from swiftplus.pipeline.keeps import keeps_section
 from swiftplus.recipe.schema import Recipe
 from swiftplus.serve.command import served_model
 from swiftplus.train.loss_plot import read_series
@@ -18,10 +19,13 @@ from swiftplus.train.loss_plot import read_series
 def _source_state(recipe: Recipe, source: str | None) -> dict:
     """What a source's scores depend on: the served checkpoint and when its stage completed."""
     served = served_model(recipe, source)
-    state = {"source": source, "model": served.model, "adapters": served.adapters}
-    if served.source == stages.GRAFT:
+    state = {"source": source, "model": served.model, "adapters": served.adapters, "swift": served.swift}
+    if served.source == stages.GRAFT or stages.host_name(recipe, served.source):
         marker = Path(served.model) / MARKER
         state["marker"] = marker.read_text() if marker.is_file() else None
+    elif served.source == stages.DONOR:  # a re-taught or re-downloaded donor has new bytes, and new write times
+        state["files"] = {p.name: [p.stat().st_size, p.stat().st_mtime_ns]
+                          for p in sorted(Path(served.model).glob("*")) if p.is_file()}
     elif served.source != "path":
         state["complete"] = runs.read_complete(runs.stage_dir(recipe, served.source))
     return state
@@ -72,6 +76,7 @@ def write_report(recipe: Recipe, rows, *, seconds: float) -> Path:
     if stage_lines:
         lines += ["## Training", ""] + stage_lines
     if rows:
+        lines += keeps_section(recipe, rows)
         lines += ["## Evaluation", "", markdown_pivot(rows), ""]
         if recipe.synthetic is not None:
             lines += [f"Chance is {1 / len(COLOURS):.2f}: the `blank` subset asks the same questions over a grey "

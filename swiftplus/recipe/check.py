@@ -125,11 +125,23 @@ def _own_keys(model) -> set[str]:
     return {f.alias or name for name, f in model.model_fields.items()} | set(model.model_fields)
 
 
+def _serving_flags(graft) -> list[tuple[tuple, dict]]:
+    """(path, flags) of the ms-swift flags a graft section carries for serving its donor and hosts."""
+    if not isinstance(graft, dict):
+        return []
+    found = [(("graft", "donor_swift"), graft.get("donor_swift"))]
+    hosts = graft.get("also_into") if isinstance(graft.get("also_into"), list) else []
+    found += [(("graft", "also_into", i, "swift"), h.get("swift")) for i, h in enumerate(hosts) if isinstance(h, dict)]
+    return [(path, flags) for path, flags in found if isinstance(flags, dict)]
+
+
 def check_flags_raw(data: dict) -> list[Problem]:
     """Tool flags are checked on the raw mapping, so they are reported even when the schema fails too."""
     problems = []
     if isinstance(data.get("swift"), dict):
         problems += _check_common_swift(data["swift"])
+    for path, flags in _serving_flags(data.get("graft")):
+        problems += check_tool_flags("deploy", flags, path)
     for section, (target, model) in SECTION_TOOLS.items():
         raw = data.get(section)
         if isinstance(raw, dict):

@@ -5,9 +5,10 @@ Stage sections also carry ms-swift / EvalScope flags under their real names; tho
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from swiftplus.core.stages import LORA
 
@@ -34,10 +35,52 @@ class DatasetEntry(Strict):
     data_root: str | None = None
 
 
+SERVE_TYPE_KEYS = ("model_type", "template")
+
+
+def _names_type(value: dict, what: str) -> dict:
+    missing = [k for k in SERVE_TYPE_KEYS if not value.get(k)]
+    if value and missing:
+        raise ValueError(f"{what} must name both model_type and template (missing {', '.join(missing)})")
+    return value
+
+
+class HostGraft(Strict):
+    """Another VLM the donor is grafted into, beside the recipe's own graft, so the run report can say what that
+    host keeps of the donor (its text scores beside the donor's). Served as graft-NAME."""
+
+    name: str = Field(description="letters, digits, '.', '_' or '-'; the run directory is graft-NAME")
+    template: str = Field(description="VLM whose vision tower, projector and processor are kept")
+    host: Literal["template", "donor"] = Field("template", description="as graft.host: whose decoder carries the donor")
+    merger_init: Literal["random", "crop-copy"] = "random"
+    allow_dropped: list[str] = Field(default_factory=list, description="globs of tensors the user accepts losing")
+    swift: dict[str, Any] = Field(description="ms-swift flags that serve this graft (model_type, template, ...), "
+                                              "in place of the recipe's swift model_type and template")
+
+    @field_validator("name")
+    @classmethod
+    def _file_safe(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", value):
+            raise ValueError(f"{value!r}: use letters, digits, '.', '_' or '-' (it names a run directory)")
+        return value
+
+    @field_validator("swift")
+    @classmethod
+    def _serves(cls, value: dict) -> dict:
+        if not value:
+            raise ValueError("must name the model_type and template that serve this graft")
+        return _names_type(value, "swift")
+
+
 class GraftSection(Strict):
     template: str = Field(description="VLM whose vision tower, projector and processor are kept")
     donor: str = Field(description="LLM that replaces the template's language model")
     family: str | None = Field(None, description="graft family (e.g. llava); default: the one that takes the template")
+    donor_swift: dict[str, Any] = Field(
+        default_factory=dict, description="ms-swift flags that serve the donor LLM alone (model_type, template, "
+                                          "...): needed to deploy or evaluate the source `donor`")
+    also_into: list[HostGraft] = Field(default_factory=list, description="other VLMs the same donor is grafted "
+                                                                         "into, for the run report's comparison")
     output: str | None = Field(None, description="new HF checkpoint directory (default: <run_dir>/graft)")
     host: Literal["template", "donor"] = Field(
         "template", description="decoder that carries the donor's weights: the template VLM's own (seed 000's "
@@ -48,6 +91,19 @@ class GraftSection(Strict):
     seed: int = 0
     proof: bool = True
     proof_layers: int | None = Field(None, ge=1, description="compare logits after this many decoder layers")
+
+    @field_validator("donor_swift")
+    @classmethod
+    def _donor_type(cls, value: dict) -> dict:
+        return _names_type(value, "donor_swift")
+
+    @model_validator(mode="after")
+    def _hosts_named_once(self):
+        names = [h.name for h in self.also_into]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"also_into: {', '.join(twice)} named more than once")
+        return self
 
 
 class TrainSection(Passthrough):
@@ -75,12 +131,16 @@ class DeploySection(Passthrough):
     ready_timeout: float = Field(900.0, gt=0, description="seconds to wait for /v1/models")
 
 
+ASKED_OF = "the checkpoints asked this set (graft, stage1, ..., donor, graft-HOST); default: every one evaluated"
+
+
 class LocalBenchmark(Strict):
     name: str
     path: str = Field(description="directory or file in EvalScope's general_vmcq / general_vqa layout")
     kind: Literal["vmcq", "vqa"] = "vmcq"
     subsets: list[str] = Field(default_factory=list)
     args: dict[str, Any] = Field(default_factory=dict, description="EvalScope dataset_args, e.g. prompt_template")
+    sources: list[str] = Field(default_factory=list, description=ASKED_OF)
 
 
 class SyntheticSection(Strict):
@@ -99,6 +159,7 @@ class BenchmarkEntry(Strict):
     limit: int | float | None = None
     subsets: list[str] = Field(default_factory=list)
     args: dict[str, Any] = Field(default_factory=dict, description="EvalScope dataset_args for this benchmark")
+    sources: list[str] = Field(default_factory=list, description=ASKED_OF)
 
 
 class EvalSection(Passthrough):

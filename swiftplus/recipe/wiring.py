@@ -30,7 +30,9 @@ def _not_a_stage(value: str, allowed: tuple[str, ...], what: str) -> str:
 
 
 def _source_problem(recipe: Recipe, value: str, allowed: tuple[str, ...]) -> str | None:
-    """A stage the recipe has, or an existing checkpoint directory."""
+    """A stage the recipe has, or an existing checkpoint directory (the donor and graft-NAME: _sources_problems)."""
+    if value == stages.DONOR or value.startswith(stages.HOST_PREFIX):
+        return None
     if value in allowed:
         return None if getattr(recipe, value) is not None else f"refers to {value}, but the recipe has no {value} section"
     if value in stages.ORDER:
@@ -120,6 +122,41 @@ def _section_problems(recipe: Recipe) -> list[Problem]:
     return problems
 
 
+def _sources_problems(recipe: Recipe) -> list[Problem]:
+    """What deploy.from, eval.compare and each benchmark's `sources` name must exist, each compared checkpoint
+    is asked something, and the donor (an LLM without eyes) only what the recipe says it is asked."""
+    named = stages.named_sources(recipe)
+    wanted = [] if recipe.deploy is None else [((stages.DEPLOY, "from"), recipe.deploy.from_)]
+    problems = []
+    if recipe.eval is not None:
+        ev = recipe.eval
+        sets = [(("eval", "benchmarks", i), b) for i, b in enumerate(ev.benchmarks) if not isinstance(b, str)]
+        sets += [(("eval", "local", i), local) for i, local in enumerate(ev.local)]
+        bare = [path for path, entry in sets if not entry.sources]
+        bare += [("eval", "benchmarks", i) for i, b in enumerate(ev.benchmarks) if isinstance(b, str)]
+        wanted += [(("eval", "compare", i), s) for i, s in enumerate(ev.compare)]
+        for path, entry in sets:
+            problems += [Problem((*path, "sources", i), f"'{s}' is not a checkpoint of this recipe (it has: "
+                                                        f"{', '.join(named) or 'none'})")
+                         for i, s in enumerate(entry.sources) if s not in named]
+        if stages.DONOR in ev.compare:
+            problems += [Problem(path, "needs `sources`: eval.compare has donor, the LLM alone, which reads no "
+                                       "images; list the checkpoints this set is asked of") for path in bare]
+        for i, source in enumerate(ev.compare):
+            if source in named and not bare and not any(source in entry.sources for _, entry in sets):
+                problems.append(Problem(("eval", "compare", i), f"{source} is asked no benchmark: add it to the "
+                                                                "sources of one"))
+    for path, source in wanted:
+        if (source == stages.DONOR or source.startswith(stages.HOST_PREFIX)) and source not in named:
+            hosts = ", ".join(h.name for h in recipe.graft.also_into) if recipe.graft else ""
+            problems.append(Problem(path, f"refers to {source}, but the recipe has no graft section" if not recipe.graft
+                                    else f"refers to {source}, but graft.also_into names only {hosts or 'none'}"))
+    if recipe.graft is not None and not recipe.graft.donor_swift and any(s == stages.DONOR for _, s in wanted):
+        problems.append(Problem(("graft", "donor_swift"), "is needed to serve the donor alone: its ms-swift model_type "
+                                                          "and template, e.g. {model_type: qwen3, template: qwen3}"))
+    return problems
+
+
 def _backend_problems(recipe: Recipe) -> list[Problem]:
     """vLLM builds each architecture from its own registry: a family it cannot build fails only when served."""
     deploy = recipe.deploy
@@ -138,7 +175,8 @@ def _backend_problems(recipe: Recipe) -> list[Problem]:
 
 
 def check_wiring(recipe: Recipe) -> list[Problem]:
-    problems = _init_problems(recipe) + _section_problems(recipe) + _eval_problems(recipe) + _backend_problems(recipe)
+    problems = (_init_problems(recipe) + _section_problems(recipe) + _sources_problems(recipe) + _eval_problems(recipe)
+                + _backend_problems(recipe))
     trains = [getattr(recipe, s) for s in stages.present(recipe, stages.TRAIN)]
     for key in ("model_type", "template"):
         if trains and key not in recipe.swift and any(key not in s.flags for s in trains):

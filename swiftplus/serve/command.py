@@ -12,7 +12,9 @@ from swiftplus.core.argv import flag_args
 from swiftplus.core.choices import SERVE_ATTN_IMPL
 from swiftplus.core.errors import UserError
 from swiftplus.core.secrets import KEY_ENV
-from swiftplus.core.stages import EXPORT, GRAFT, LORA
+from swiftplus.core.stages import DONOR, EXPORT, GRAFT, LORA
+from swiftplus.graft import MARKER
+from swiftplus.graft.recipe import model_reference
 from swiftplus.plugins import plugin_paths
 from swiftplus.recipe.schema import Recipe
 from swiftplus.train.state import resolve_init
@@ -23,10 +25,11 @@ KEYED_DEPLOY = "swiftplus.serve.keyed"
 
 @dataclass(frozen=True)
 class ServedModel:
-    source: str  # a stage of stages.SOURCES, or path
+    source: str  # a stage of stages.SOURCES, donor, graft-HOST, or path
     model: str
     adapters: str | None
     resolved: bool  # False while the source stage has not completed (plan shows a placeholder)
+    swift: dict = field(default_factory=dict)  # flags that replace the recipe's swift ones (the donor's own type)
 
 
 def default_source(recipe: Recipe) -> str:
@@ -38,6 +41,13 @@ def default_source(recipe: Recipe) -> str:
 def served_model(recipe: Recipe, source: str | None = None) -> ServedModel:
     if source in (None, "auto"):
         source = recipe.deploy.from_ if recipe.deploy is not None and recipe.deploy.from_ != "auto" else default_source(recipe)
+    if source == DONOR:
+        return donor_model(recipe)
+    host = stages.host_name(recipe, source)
+    if host is not None:
+        entry = next(h for h in recipe.graft.also_into if h.name == host)
+        out = runs.host_graft_dir(recipe, host)
+        return ServedModel(source, str(out), None, (out / MARKER).is_file(), dict(entry.swift))
     if source not in stages.SOURCES:
         return path_model(recipe, source)
     if getattr(recipe, source) is None:
@@ -54,6 +64,16 @@ def served_model(recipe: Recipe, source: str | None = None) -> ServedModel:
         base, ok = resolve_init(recipe, LORA)
         return ServedModel(LORA, base, str(ckpt) if ckpt else placeholder, ok and ckpt is not None)
     return ServedModel(source, str(ckpt) if ckpt else placeholder, None, ckpt is not None)
+
+
+def donor_model(recipe: Recipe) -> ServedModel:
+    """The graft's donor LLM alone, with its own model type and template (graft.donor_swift)."""
+    if recipe.graft is None:
+        raise UserError("cannot serve the donor: the recipe has no graft section")
+    if not recipe.graft.donor_swift:
+        raise UserError("cannot serve the donor: set graft.donor_swift to its ms-swift model_type and template, "
+                        "e.g. {model_type: qwen3, template: qwen3}")
+    return ServedModel(DONOR, model_reference(recipe.graft.donor), None, True, dict(recipe.graft.donor_swift))
 
 
 def path_model(recipe: Recipe, path: str) -> ServedModel:
@@ -84,6 +104,7 @@ def deploy_flags(recipe: Recipe, served: ServedModel, port: int | None = None, h
     # No check_model here: it is a training flag; `swift deploy` rejects it as an unknown argument.
     flags: dict = {"model": served.model, "adapters": served.adapters, "infer_backend": "transformers"}
     flags.update(recipe.swift)
+    flags.update(served.swift)
     if section is not None:
         flags.update(section.flags)
     flags.update(model=served.model, adapters=served.adapters, served_model_name=served_name(recipe))

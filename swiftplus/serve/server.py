@@ -21,8 +21,9 @@ from swiftplus.core import ports, runs
 from swiftplus.core.errors import UserError
 from swiftplus.core.process import Managed, interrupting_signals, kill_group, spawn_detached, swift_executable
 from swiftplus.core.secrets import KEY_ENV
-from swiftplus.core.stages import GRAFT, step_command
+from swiftplus.core.stages import DONOR, GRAFT, host_name, step_command
 from swiftplus.core.tools import FlagsUnavailable, fields_for
+from swiftplus.graft.recipe import FIXTURE, resolve_model
 from swiftplus.recipe.schema import Recipe
 from swiftplus.serve.backends import check_backend_serves
 from swiftplus.serve.command import Launch, ServedModel, launch, open_bind_problem, served_model, served_name
@@ -48,6 +49,9 @@ def _looks_local(ref: str) -> bool:
 
 def check_served(recipe: Recipe, served: ServedModel) -> None:
     """One clear message when the checkpoint to serve is not there yet."""
+    if not served.resolved and host_name(recipe, served.source):
+        raise UserError(f"cannot deploy {served.source}: {served.model} holds no finished graft; run "
+                        f"`swiftplus graft {recipe.name}` first (it grafts graft.also_into too)")
     if not served.resolved:
         stage = served.source
         todo = f"run `{step_command(recipe.name, stage)}` first"
@@ -88,6 +92,8 @@ def check_flags(flags: dict) -> None:
 def prepare(recipe: Recipe, source: str | None = None, port: int | None = None, host: str | None = None) -> Launch:
     """Decide the argv, environment and address; raise UserError for anything that would fail later."""
     served = served_model(recipe, source)
+    if served.source == DONOR and recipe.graft.donor.startswith(FIXTURE):
+        resolve_model(recipe.graft.donor, recipe.hub, what="graft.donor")  # built once into the cache
     check_served(recipe, served)
     planned = launch(recipe, served, port=port, host=host, api_key=api_key_for(recipe), swift=swift_executable(),
                      python=sys.executable)

@@ -122,3 +122,33 @@ def test_graft_fetches_from_the_recipes_hub_when_the_section_names_none(monkeypa
     with pytest.raises(RuntimeError, match="stop here"):
         graft_recipe(recipe)
     assert asked == [("graft.template", "hf")]
+
+
+def test_the_donor_also_goes_into_each_host_with_the_host_s_own_options(monkeypatch, tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from swiftplus.core import hub
+    from swiftplus.graft import recipe as graft_recipe_mod
+    from swiftplus.recipe.schema import Recipe
+
+    calls = []
+    families = {"a/b": "qwen3_vl", "e/f": "qwen2_5_vl"}
+
+    def fake_graft(template, donor, out, **options):
+        calls.append((str(template), str(donor), Path(out), options["allow_dropped"], options["merger_init"]))
+        family = families[str(template)]
+        return SimpleNamespace(swift={"swift_model_type": family, "swift_template": family,
+                                      "swift_external_plugins": []})
+
+    monkeypatch.setattr(hub, "resolve_model", lambda ref, hub_name, what: Path(ref))
+    monkeypatch.setattr(graft_recipe_mod, "graft", fake_graft)
+    host = {"name": "h", "template": "e/f", "allow_dropped": ["*.q_norm.weight"], "merger_init": "crop-copy",
+            "swift": {"model_type": "qwen2_vl", "template": "qwen2_5_vl"}}
+    recipe = Recipe(name="x", run_dir=str(tmp_path / "runs/x"), swift={"model_type": "qwen3_vl", "template": "qwen3_vl"},
+                    graft={"template": "a/b", "donor": "c/d", "also_into": [host]})
+    assert graft_recipe_mod.graft_recipe(recipe) == 0
+    assert calls == [("a/b", "c/d", tmp_path / "runs/x/graft", (), "random"),
+                     ("e/f", "c/d", tmp_path / "runs/x/graft-h", ("*.q_norm.weight",), "crop-copy")]
+    err = capsys.readouterr().err
+    assert "graft.also_into[0].swift.model_type is 'qwen2_vl' but the graft needs 'qwen2_5_vl'" in err
+    assert "swift.model_type" not in err.replace("graft.also_into[0].swift.model_type", "")

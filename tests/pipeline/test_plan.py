@@ -103,3 +103,14 @@ def test_yaml_no_for_a_strategy_reaches_swift_as_no():
     (step,) = plan(loaded, ["stage1"], environ={})
     argv = step.argv
     assert argv[argv.index("--eval_strategy") + 1] == "no" and argv[argv.index("--logging_strategy") + 1] == "steps"
+
+
+def test_plan_tiny_grafts_the_hosts_and_asks_each_checkpoint_its_sets(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    steps = {s.stage: s for s in plan(load_recipe("tiny"), ["graft", "eval"], environ={})}
+    (host,) = steps["graft"].detail["also_into"]
+    assert host["template"] == "fixture:qwen2.5-vl" and host["output"] == "runs/tiny/graft-qwen2.5-vl"
+    asked = [(Path(c["work_dir"]).parent.name, c["dataset_args"]["general_vmcq"]["subset_list"])
+             for c in steps["eval"].detail]
+    assert asked == [("donor", ["text"]), ("graft", ["text"]), ("graft", ["shapes"]), ("graft-qwen2.5-vl", ["text"]),
+                     ("stage1", ["shapes"]), ("stage1", ["blank"]), ("stage2", ["shapes"]), ("stage2", ["blank"])]
