@@ -11,6 +11,10 @@ from swiftplus.rehearse.run import rehearse
 def main(args) -> int:
     check_swift_version()
     loaded = load_recipe(args.recipe, args.overrides)
+    # the real run's preflight comes first: a machine that cannot run the recipe is told so in seconds, not after
+    # a rehearsal of minutes (the rehearsal checks its own tiny recipe at each step)
+    if not (args.dry_run or args.skip_preflight):
+        preflight(loaded, run_stages(loaded.recipe))  # the endpoint eval starts, too: before any training
     if args.rehearse and not args.dry_run:
         rc = rehearse(loaded, ref=args.recipe)
         if rc != 0:
@@ -18,6 +22,4 @@ def main(args) -> int:
                   f"again (or rehearse alone: swiftplus rehearse {args.recipe})", flush=True)
             return rc
         print("\n=== swiftplus run: rehearsal passed; the real run starts ===", flush=True)
-    if not (args.dry_run or args.skip_preflight):
-        preflight(loaded, run_stages(loaded.recipe))  # the endpoint eval starts, too: before any training
     return run_pipeline(loaded, ref=args.recipe, resume=args.resume, dry_run=args.dry_run)

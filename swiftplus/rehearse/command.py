@@ -16,6 +16,7 @@ from typing import Callable, Mapping
 
 from swiftplus.core import runs, stages
 from swiftplus.core.errors import UserError
+from swiftplus.doctor.known_models import CONFIGS as KNOWN_CONFIGS
 from swiftplus.recipe.schema import BenchmarkEntry, Recipe
 from swiftplus.rehearse.cpu import cpu_equivalents
 from swiftplus.rehearse.rehearsal import MISSING, SCALE, Machine, Rehearsal, Sample, Substitution, Synthetic
@@ -24,32 +25,75 @@ SAMPLE_ROWS = 16  # the first rows of each local dataset the rehearsal trains on
 STEPS = 2  # optimizer steps per training stage
 EVAL_QUESTIONS = 5
 
-# The tiny fixture (swiftplus.fixtures) standing in for each ms-swift model type swiftplus trains: same
-# architecture, config layout, processor, chat template and special-token ids as the hub model.
-FAMILY_FIXTURES = {"qwen2_5_vl": "qwen2.5-vl", "qwen3_vl": "qwen3-vl", "smolvlm_qwen3": "smolvlm2"}
+# The tiny fixtures (swiftplus.fixtures) that stand in for the recipe's models, each the same architecture,
+# config layout, processor, chat template and special-token ids as the hub model it mirrors. A model is matched
+# by its config.json model_type, so the graft picks the same family (and ms-swift model type) for the fixture
+# as for the real model: a Qwen2.5-VL template under graft.host: donor, a SigLIP, CLIP or SmolVLM tower under
+# graft.family: llava.
+TEMPLATE_FIXTURES = {"qwen2_5_vl": "qwen2.5-vl", "qwen3_vl": "qwen3-vl", "smolvlm": "smolvlm2", "siglip": "siglip",
+                     "clip": "clip"}
+# donor model_type -> {ties its embeddings: fixture}; the one Llama 3 fixture ties them (as Llama-3.2-1B)
+DONOR_FIXTURES = {"qwen3": {False: "qwen3", True: "qwen3-tied"}, "llama": {False: "llama3", True: "llama3"}}
+# A checkpoint a stage starts from (init), by the ms-swift model type that trains it.
+INIT_FIXTURES = {"qwen2_5_vl": "qwen2.5-vl", "qwen3_vl": "qwen3-vl"}
+# Without a model's config.json (a hub id neither downloaded nor in the doctor's table of known models), the
+# recipe's ms-swift model type names its template's and donor's model_type where it admits only one.
+BY_SWIFT_TYPE = {"qwen2_5_vl": ("qwen2_5_vl", "qwen3"), "qwen2_5_vl_qwen3": ("qwen2_5_vl", "qwen3"),
+                 "qwen3_vl": ("qwen3_vl", "qwen3"), "smolvlm_qwen3": ("smolvlm", "qwen3"),
+                 "llava_qwen3": (None, "qwen3"), "llava_llama3": (None, "llama")}
 # Qwen3 sizes whose config ties the embeddings (lm_head = embed_tokens); the larger ones do not.
 TIED_QWEN3 = re.compile(r"qwen3-(0\.6|1\.7|4)b", re.I)
 FIXTURE = "fixture:"
+Config = Callable[[str], "dict | None"]  # a model reference -> its config.json, None when not at hand
 
 
-def family_fixture(model_type: str | None, recipe_name: str) -> str:
-    if model_type not in FAMILY_FIXTURES:
-        raise UserError(f"cannot rehearse {recipe_name}: no tiny model of ms-swift model_type {model_type!r} "
-                        f"(swiftplus.fixtures has {', '.join(FAMILY_FIXTURES)}); rehearse a recipe of one of them")
-    return FAMILY_FIXTURES[model_type]
+def known_config(ref: str) -> dict | None:
+    """The doctor's table of the shipped recipes' hub models (the shell also reads local and downloaded ones)."""
+    return KNOWN_CONFIGS.get(ref)
 
 
-def donor_fixture(ref: str, tied: bool | None) -> str:
-    tied = bool(TIED_QWEN3.search(ref)) if tied is None else tied
-    return "qwen3-tied" if tied else "qwen3"
+def _tied(cfg: dict) -> bool:
+    return bool(cfg.get("tie_word_embeddings", (cfg.get("text_config") or {}).get("tie_word_embeddings", False)))
+
+
+def template_fixture(ref: str, swift_type: str | None, config: Config, recipe_name: str) -> tuple[str, str]:
+    """(fixture, model_type) standing in for graft template `ref`."""
+    cfg = config(ref)
+    model_type = cfg.get("model_type") if cfg else BY_SWIFT_TYPE.get(swift_type, (None, None))[0]
+    if model_type is None:
+        raise UserError(f"cannot rehearse {recipe_name}: graft.template {ref}: its config.json is not at hand (not a "
+                        f"local path, not downloaded, not in swiftplus.doctor.known_models), and ms-swift model_type "
+                        f"{swift_type!r} takes more than one kind of template; point graft.template at a local copy "
+                        f"(or download it), then rehearse again")
+    if model_type not in TEMPLATE_FIXTURES:
+        raise UserError(f"cannot rehearse {recipe_name}: no tiny model of template model_type {model_type!r} "
+                        f"(graft.template {ref}; swiftplus.fixtures has {', '.join(TEMPLATE_FIXTURES)})")
+    return TEMPLATE_FIXTURES[model_type], model_type
+
+
+def donor_fixture(ref: str, swift_type: str | None, config: Config, recipe_name: str) -> str:
+    """The donor fixture of the donor's model_type with the same embedding tying."""
+    cfg = config(ref)
+    model_type = cfg.get("model_type") if cfg else BY_SWIFT_TYPE.get(swift_type, (None, "qwen3"))[1]
+    if model_type not in DONOR_FIXTURES:
+        raise UserError(f"cannot rehearse {recipe_name}: no tiny donor of model_type {model_type!r} (graft.donor "
+                        f"{ref}; swiftplus.fixtures has {', '.join(DONOR_FIXTURES)})")
+    return DONOR_FIXTURES[model_type][_tied(cfg) if cfg else bool(TIED_QWEN3.search(ref))]
+
+
+def init_fixture(swift_type: str | None, recipe_name: str) -> str:
+    if swift_type not in INIT_FIXTURES:
+        raise UserError(f"cannot rehearse {recipe_name}: no tiny model of ms-swift model_type {swift_type!r} "
+                        f"(swiftplus.fixtures has {', '.join(INIT_FIXTURES)}); rehearse a recipe of one of them")
+    return INIT_FIXTURES[swift_type]
 
 
 class _Builder:
     """Collects the rewrites of one rehearsal; each method handles one part of the recipe."""
 
     def __init__(self, recipe: Recipe, data: dict, machine: Machine, environ: Mapping[str, str], work: Path,
-                 fixtures_root: Path, exists: Callable[[str], bool]):
-        self.recipe, self.machine, self.work, self.exists = recipe, machine, Path(work), exists
+                 fixtures_root: Path, exists: Callable[[str], bool], config: Config):
+        self.recipe, self.machine, self.work, self.exists, self.config = recipe, machine, Path(work), exists, config
         self.fixtures_root = Path(fixtures_root)
         self.out = Rehearsal(copy.deepcopy(data), dict(environ), self.work)
         self.out.data.pop("base", None)  # already merged in
@@ -75,18 +119,19 @@ class _Builder:
         return None if rel is None else self.work / rel
 
     # --- models --------------------------------------------------------------------------------------------
-    def models(self, donor_tied: bool | None) -> None:
-        d, fam = self.out.data, family_fixture(self.model_type, self.recipe.name)
+    def models(self) -> None:
+        d, name = self.out.data, self.recipe.name
         g = d.get(stages.GRAFT)
         if g:
-            why = f"a tiny {self.model_type} model: same architecture, processor, template and token ids"
             if not str(g["template"]).startswith(FIXTURE):
-                self.sub(SCALE, "graft.template", g["template"], FIXTURE + fam, why)
-                g["template"] = FIXTURE + fam
+                fixture, model_type = template_fixture(str(g["template"]), self.model_type, self.config, name)
+                self.sub(SCALE, "graft.template", g["template"], FIXTURE + fixture, f"a tiny {model_type} model: "
+                         "same architecture, processor, template and token ids, so the graft takes the same family")
+                g["template"] = FIXTURE + fixture
             if not str(g["donor"]).startswith(FIXTURE):
-                donor = donor_fixture(str(g["donor"]), donor_tied)
-                self.sub(SCALE, "graft.donor", g["donor"], FIXTURE + donor, "a tiny Qwen3 with the same embedding "
-                         "tying and special-token ids")
+                donor = donor_fixture(str(g["donor"]), self.model_type, self.config, name)
+                self.sub(SCALE, "graft.donor", g["donor"], FIXTURE + donor, "a tiny decoder of the same model_type, "
+                         "embedding tying and special-token ids")
                 g["donor"] = FIXTURE + donor
             if g.get("output"):
                 self.sub(SCALE, "graft.output", g["output"], self.work / stages.GRAFT,
@@ -97,11 +142,12 @@ class _Builder:
             init = section.get("init") if section else None
             if init is None or init in stages.INIT_KEYWORDS:
                 continue
-            path = self.fixtures_root / fam
+            fixture = init_fixture(self.model_type, name)
+            path = self.fixtures_root / fixture
             self.sub(SCALE, f"{stage}.init", init, path, f"a tiny {self.model_type} model of the same family")
             section["init"] = str(path)
-            if (fam, str(path)) not in self.out.fixtures:
-                self.out.fixtures.append((fam, str(path)))
+            if (fixture, str(path)) not in self.out.fixtures:
+                self.out.fixtures.append((fixture, str(path)))
         deploy = d.get(stages.DEPLOY)
         if self.recipe.deploy is not None:
             where = f"{self.recipe.deploy.host}:{self.recipe.deploy.port}"
@@ -232,12 +278,13 @@ class _Builder:
 
 
 def rehearsal(recipe: Recipe, data: dict, machine: Machine, environ: Mapping[str, str], *, work: Path,
-              fixtures_root: Path, donor_tied: bool | None = None,
-              exists: Callable[[str], bool] = os.path.exists) -> Rehearsal:
-    """The rehearsal of `recipe` (its merged mapping `data`) on `machine`, run in `work`."""
-    b = _Builder(recipe, data, machine, environ, work, fixtures_root, exists)
+              fixtures_root: Path, exists: Callable[[str], bool] = os.path.exists,
+              config: Config = known_config) -> Rehearsal:
+    """The rehearsal of `recipe` (its merged mapping `data`) on `machine`, run in `work`. The filesystem is read
+    only through `exists` (is a dataset here) and `config` (a model's config.json)."""
+    b = _Builder(recipe, data, machine, environ, work, fixtures_root, exists, config)
     b.backend()
-    b.models(donor_tied)
+    b.models()
     b.synthetic_task()
     b.datasets()
     b.steps()

@@ -10,10 +10,13 @@ from typing import Callable
 from swiftplus.core import stages
 from swiftplus.recipe.schema import Recipe
 from swiftplus.rehearse.rehearsal import CPU, MISSING, Rehearsal
-from swiftplus.train.topology import topology_for
+from swiftplus.train.topology import needs_launcher, topology_for
 
 GPU_BACKENDS = ("vllm", "sglang", "lmdeploy")
 HALF_DTYPES = ("bfloat16", "float16", "bf16", "fp16")
+# Processes per node where the real run starts one per visible GPU (DeepSpeed or several nodes, NPROC_PER_NODE
+# unset): two ranks take every collective and the sharded sampler that eight do, at a quarter of the memory.
+CPU_RANKS = 2
 CPU_ANSWER_TOKENS = 16  # tokens per answer: a tiny random model on CPU writes a few a second, always to the limit
 Sub = Callable[[str, str, object, object, str], None]  # (kind, where, was, now, why)
 
@@ -56,17 +59,24 @@ def _flags(name: str, section: dict, sub: Sub) -> None:
 
 
 def _topology(recipe: Recipe, stage: str, out: Rehearsal, cpus: int, sub: Sub) -> None:
-    """One CPU process per GPU, at most one per core, talking gloo instead of NCCL."""
-    topo = topology_for(recipe, stage, out.environ)
+    """The real launcher with CPU processes talking gloo instead of NCCL: the recipe's or the environment's
+    process count, at most one per core; CPU_RANKS where the real run takes one per visible GPU."""
+    topo = topology_for(recipe, stage, out.environ, gpus=0)
     section = out.data[stage]
-    nproc = topo.nproc_per_node or 1
-    if nproc > cpus and "NPROC_PER_NODE" not in out.environ:
+    nproc = topo.nproc_per_node
+    if nproc is None and needs_launcher(recipe, stage, topo, gpus=0):
+        nproc = min(CPU_RANKS, max(1, cpus))
+        section.setdefault("env", {})["NPROC_PER_NODE"] = nproc
+        sub(CPU, f"{stage}.env.NPROC_PER_NODE", "unset (one process per visible GPU)", nproc,
+            f"no GPU here: {nproc} CPU process(es) stand in for the GPUs' ranks: the same launcher, rendezvous and "
+            "all-reduce")
+    elif nproc is not None and nproc > cpus and "NPROC_PER_NODE" not in out.environ:
         capped = max(1, cpus)
         section.setdefault("env", {})["NPROC_PER_NODE"] = capped
         sub(CPU, f"{stage}.env.NPROC_PER_NODE", nproc, capped, f"one CPU process per GPU, at most one per core "
             f"({cpus}): the same launcher, rendezvous and all-reduce")
         nproc = capped
-    if (nproc > 1 or topo.nnodes > 1) and section.get("ddp_backend") != "gloo":
+    if ((nproc or 1) > 1 or topo.nnodes > 1) and section.get("ddp_backend") != "gloo":
         sub(CPU, f"{stage}.ddp_backend", section.get("ddp_backend") or "nccl", "gloo",
             "NCCL needs GPUs; gloo runs the same collectives on CPU")
         section["ddp_backend"] = "gloo"

@@ -1,16 +1,16 @@
-"""The machine a rehearsal runs on: GPUs, cores, whether the hub answers; and the GPU memory a step used."""
+"""The machine a rehearsal runs on: GPUs, cores, whether the hub answers, the recipe's model configs; and the GPU
+memory a step used."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
 import subprocess
 import threading
-from pathlib import Path
 from typing import Mapping
 
-from swiftplus.recipe.load import LoadedRecipe
+from swiftplus.core.gpus import visible
+from swiftplus.doctor import probe
 from swiftplus.rehearse.rehearsal import Machine
 
 HUB_HOSTS = {"modelscope": "www.modelscope.cn", "hf": "huggingface.co"}
@@ -27,15 +27,10 @@ def hub_reachable(hub_name: str, environ: Mapping[str, str]) -> bool:
         return False
 
 
-def gpu_count() -> int:
-    import torch
-
-    return torch.cuda.device_count() if torch.cuda.is_available() else 0
-
-
 def detect_machine(hub_name: str, environ: Mapping[str, str]) -> Machine:
+    """GPUs as the doctor and the launcher count them (CUDA_VISIBLE_DEVICES and nvidia-smi, not torch)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return Machine(gpus=gpu_count(), cpus=cpus, hub_reachable=hub_reachable(hub_name, environ))
+    return Machine(gpus=visible(environ).count, cpus=cpus, hub_reachable=hub_reachable(hub_name, environ))
 
 
 def describe(machine: Machine) -> str:
@@ -44,14 +39,11 @@ def describe(machine: Machine) -> str:
     return f"{socket.gethostname()} ({gpus}, {machine.cpus} CPU cores, hub {hub})"
 
 
-def donor_tied(loaded: LoadedRecipe) -> bool | None:
-    """Whether a local donor ties its embeddings (its config says); None for a hub id (command.py reads the name)."""
-    g = loaded.recipe.graft
-    config = Path(g.donor).expanduser() / "config.json" if g is not None else None
-    if config is None or not config.is_file():
-        return None
-    data = json.loads(config.read_text())
-    return bool(data.get("tie_word_embeddings", data.get("text_config", {}).get("tie_word_embeddings", False)))
+def model_configs(hub_name: str, environ: Mapping[str, str]):
+    """A model reference -> its config.json where the doctor finds one (a local path, either hub's cache, its
+    table of known models), else None: what tells command.py which fixtures stand in for the recipe's models."""
+    lookup = probe.lookup_for(hub_name, environ)
+    return lambda ref: lookup(ref).config
 
 
 class GpuMemory:

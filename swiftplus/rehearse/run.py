@@ -3,8 +3,12 @@
 It learns the machine (GPUs, cores, whether the hub answers), prints every substitution, writes the data
 samples, then runs the pipeline's own step functions (graft, swift sft, swift export, swift deploy,
 EvalScope) on the rehearsal recipe in runs/<name>/rehearsal/work, timing each and watching GPU memory, and
-ends with one table. On several nodes every node runs it with its own NODE_RANK: node 0 grafts, serves and
-evaluates, every node trains, so the rendezvous is the real job's. It leaves only the report behind.
+ends with one table. Each step starts as the real command starts it, with the doctor's preflight for that
+step (packages, GPUs and processes, memory, disk), here of the rehearsal recipe: on a GPU node its settings are
+the recipe's, so what the real preflight would refuse is refused at the same step; on a CPU machine they are
+the CPU equivalents, so nothing asks for a GPU. The table's estimates are the doctor's for the real recipe. On
+several nodes every node runs it with its own NODE_RANK: node 0 grafts, serves and evaluates, every node trains,
+so the rendezvous is the real job's. It leaves only the report behind.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from swiftplus.core import hub, ports, runs, stages
 from swiftplus.core.errors import UserError
 from swiftplus.core.process import interrupting_signals
 from swiftplus.data import synthetic
+from swiftplus.doctor.run import assess, render_problems, summary
 from swiftplus.evaluate import results as eval_results
 from swiftplus.evaluate import run as evaluation
 from swiftplus.export.run import run_export
@@ -26,7 +31,7 @@ from swiftplus.graft.recipe import graft_recipe
 from swiftplus.recipe.load import LoadedRecipe
 from swiftplus.rehearse import command, nodes, samples, table
 from swiftplus.rehearse.estimate import doctor_estimate
-from swiftplus.rehearse.machine import GpuMemory, describe, detect_machine, donor_tied
+from swiftplus.rehearse.machine import GpuMemory, describe, detect_machine, model_configs
 from swiftplus.rehearse.rehearsal import Machine, Rehearsal, render_substitutions
 from swiftplus.rehearse.table import FAIL, PASS, StepResult
 from swiftplus.serve import server
@@ -34,7 +39,7 @@ from swiftplus.serve.backends import check_backend_serves
 from swiftplus.serve.command import served_model
 from swiftplus.train.run import run_stage, train_log
 from swiftplus.train.state import init_source
-from swiftplus.train.topology import resolve, topology_for
+from swiftplus.train.topology import resolve
 
 LOG_LINES = 25
 
@@ -47,8 +52,9 @@ class StepFailed(Exception):
 
 class Rehearser:
     def __init__(self, real: LoadedRecipe, ref: str, plan: Rehearsal, machine: Machine,
-                 node_rank: int, nnodes: int):
+                 node_rank: int, nnodes: int, environ: Mapping[str, str] | None = None):
         self.real, self.ref, self.plan, self.machine = real, ref, plan, machine
+        self.environ = dict(os.environ if environ is None else environ)  # the real run's, for the estimates
         self.node_rank, self.nnodes = node_rank, nnodes
         self.loaded: LoadedRecipe | None = None
         self.server: server.Server | None = None
@@ -75,7 +81,8 @@ class Rehearser:
 
     def run(self) -> list[StepResult]:
         todo = self.steps()
-        self.results = [StepResult(name, estimate=doctor_estimate(self.real.recipe, name)) for name, _ in todo]
+        self.results = [StepResult(name, estimate=doctor_estimate(self.real.recipe, name, self.environ,
+                                                                  self.machine.gpus)) for name, _ in todo]
         try:
             for (name, fn), result in zip(todo, self.results):
                 print(f"\n=== swiftplus rehearse: {name} ===", flush=True)
@@ -117,6 +124,17 @@ class Rehearser:
 
     # --- the steps: each is the pipeline's own function on the rehearsal recipe ----------------------------
 
+    def _preflight(self, stage: str) -> None:
+        """The checks the real command runs before it starts `stage` (`swiftplus doctor`'s), on the rehearsal."""
+        found = assess(self.loaded, [stage], self.plan.environ)
+        for w in found.warnings:
+            print(f"warning: {w.render()}", flush=True)
+        if found.problems:
+            raise StepFailed(render_problems(found.problems, f"preflight for {stage}", "Nothing was started."),
+                             f"the real `{stages.step_command(self.ref, stage)}` runs the same checks first and would "
+                             f"refuse the same way; `swiftplus doctor {self.ref}` lists them for the real sizes")
+        print(f"preflight: ok ({summary(found)})", flush=True)
+
     def data(self) -> str | None:
         if self.node_rank > 0:  # node 0 owns the work directory: wait until it has made it (after its graft)
             nodes.wait_for(self.plan.work, self._graft_done, "node 0's graft")
@@ -137,17 +155,14 @@ class Rehearser:
         if self.node_rank > 0:
             nodes.wait_for(self.plan.work, self._graft_done, "node 0's graft")
             return "by node 0"
+        self._preflight(stages.GRAFT)
         rc = graft_recipe(self.recipe)
         if rc != 0:
             raise StepFailed(f"the graft exited with status {rc}")
         return None
 
     def train(self, stage: str) -> str | None:
-        topo = topology_for(self.recipe, stage, self.plan.environ)
-        if self.machine.gpus and (topo.nproc_per_node or 1) > self.machine.gpus:
-            raise UserError(f"{stage}: NPROC_PER_NODE={topo.nproc_per_node} but this node has {self.machine.gpus} "
-                            f"GPU(s), so ranks beyond {self.machine.gpus - 1} would find no device; set "
-                            f"NPROC_PER_NODE to the number of GPUs per node")
+        self._preflight(stage)  # ranks against GPUs among them: a rank with no device never starts
         source = init_source(self.recipe, stage).stage
         if self.node_rank > 0 and source in stages.TRAIN:
             nodes.wait_for(self.plan.work, lambda: runs.read_complete(runs.stage_dir(self.recipe, source)) is not None,
@@ -180,6 +195,7 @@ class Rehearser:
     def export(self) -> str | None:
         if self.node_rank > 0:
             return "on node 0"
+        self._preflight(stages.EXPORT)
         rc = run_export(self.loaded, ref=self.ref)
         if rc != 0:
             raise self._tool_failed(stages.EXPORT, f"swift export exited with status {rc}",
@@ -190,6 +206,7 @@ class Rehearser:
         """`swiftplus deploy`'s own checks and server (its port checked, never taken), kept up for the evaluation."""
         if self.node_rank > 0:
             return "on node 0"
+        self._preflight(stages.DEPLOY)
         served = served_model(self.recipe, None)
         if self.plan.backend:  # the recipe's own backend, even where the rehearsal serves with another
             check_backend_serves(self.plan.backend, served.model)
@@ -209,6 +226,7 @@ class Rehearser:
     def evaluate(self) -> str | None:
         if self.node_rank > 0:
             return "on node 0"
+        self._preflight(stages.EVAL)
         if self.recipe.deploy is None and self.plan.backend:
             check_backend_serves(self.plan.backend, served_model(self.recipe, None).model)
         url = self.endpoint.base_url if self.endpoint is not None else None
@@ -236,11 +254,12 @@ def rehearse(real: LoadedRecipe, *, ref: str, environ: Mapping[str, str] | None 
     machine = detect_machine(recipe.hub, environ)
     work = runs.rehearsal_work(recipe).resolve()
     plan = command.rehearsal(recipe, real.data, machine, environ, work=work,
-                             fixtures_root=hub.cache_root() / "fixtures", donor_tied=donor_tied(real))
+                             fixtures_root=hub.cache_root() / "fixtures",
+                             config=model_configs(recipe.hub, environ))
     substitutions = render_substitutions(plan, recipe.name)
     print(substitutions, flush=True)
     started = time.time()
-    rehearser = Rehearser(real, ref, plan, machine, topo.node_rank, topo.nnodes)
+    rehearser = Rehearser(real, ref, plan, machine, topo.node_rank, topo.nnodes, environ)
     interrupted = False
     try:
         with interrupting_signals():

@@ -10,6 +10,9 @@ import yaml
 
 from swiftplus.core import runs, stages
 from swiftplus.core.errors import UserError
+from swiftplus.doctor.known_models import CONFIGS as KNOWN
+from swiftplus.doctor.probe import fixture_config
+from swiftplus.fixtures import FIXTURES
 from swiftplus.pipeline.plan import plan
 from swiftplus.recipe.load import load_recipe, shipped_recipes
 from swiftplus.rehearse import command
@@ -115,7 +118,7 @@ def test_cpu_equivalents_for_seed_000(tmp_path):
     assert d["swift"]["torch_dtype"] == "float32"
     for stage in ("stage1", "stage2"):
         assert d[stage]["attn_impl"] == "sdpa" and "deepspeed" not in d[stage]
-        assert d[stage]["env"]["NPROC_PER_NODE"] == 2  # 8 GPUs -> one process per core
+        assert d[stage]["env"]["NPROC_PER_NODE"] == 2  # DeepSpeed: a launcher, one rank per GPU -> two CPU ranks
         assert d[stage]["ddp_backend"] == "gloo"
         assert d[stage]["per_device_train_batch_size"] == 2 and d[stage]["gradient_accumulation_steps"] == 8
     assert d["deploy"]["infer_backend"] == "transformers" and r.backend == "vllm"
@@ -127,6 +130,17 @@ def test_cpu_equivalents_for_seed_000(tmp_path):
     assert formats == ["swift", "vmcq"]
     assert d["stage1"]["dataset"] == d["stage2"]["dataset"] == [{"path": r.synthetic[0].dest, "format": "swift"}]
     assert d["eval"]["local"][0]["kind"] == "vmcq" and d["eval"]["benchmarks"] == []
+
+
+def test_cpu_ranks_stand_in_only_where_the_real_run_starts_a_launcher_on_any_node():
+    _, r = rehearse("qwen3-smvl", CPU_BOX)  # no DeepSpeed, one node: one process wherever a single GPU serves
+    assert "env" not in r.data["stage1"] and "ddp_backend" not in r.data["stage1"]
+    _, r = rehearse("qwen3-8b-vl", Machine(gpus=0, cpus=1, hub_reachable=False))
+    assert r.data["stage1"]["env"]["NPROC_PER_NODE"] == 1 and "ddp_backend" not in r.data["stage1"]
+    _, r = rehearse("qwen3-8b-vl", Machine(gpus=0, cpus=64, hub_reachable=False))
+    assert r.data["stage1"]["env"]["NPROC_PER_NODE"] == 2  # not 64: two ranks reach every collective
+    _, r = rehearse("qwen3-8b-vl", CPU_BOX, {"NPROC_PER_NODE": "1"})  # the user's own count is kept
+    assert "env" not in r.data["stage1"] and r.environ["NPROC_PER_NODE"] == "1"
 
 
 def test_the_environment_launcher_variables_are_capped_on_cpu_and_kept_on_gpu():
@@ -172,11 +186,48 @@ def test_models_are_fixtures_of_the_recipes_own_families():
     assert r.data["plugins"] == ["smolvlm_qwen3"] and r.data["swift"]["model_type"] == "smolvlm_qwen3"
     _, r = rehearse("qwen3-8b-vl", CPU_BOX)
     assert r.data["graft"]["donor"] == "fixture:qwen3"  # Qwen3-8B does not tie its embeddings
-    _, r = rehearse("qwen3-8b-vl", CPU_BOX, donor_tied=True)  # a local donor's config decides
+    tied = {**KNOWN["Qwen/Qwen3-8B"], "tie_word_embeddings": True}  # a local donor's config decides
+    _, r = rehearse("qwen3-8b-vl", CPU_BOX, config=lambda ref: tied if ref == "Qwen/Qwen3-8B" else KNOWN.get(ref))
     assert r.data["graft"]["donor"] == "fixture:qwen3-tied"
     _, r = rehearse("qwen2.5-vl-7b-lora", CPU_BOX)
     assert r.data["lora"]["init"] == str(Path("/fixtures/qwen2.5-vl"))
     assert r.fixtures == [("qwen2.5-vl", str(Path("/fixtures/qwen2.5-vl")))]
+
+
+@pytest.mark.parametrize("name,template,donor", [
+    ("qwen3-8b-vl-lossless", "qwen2.5-vl", "qwen3"),  # graft.host: donor kept: family qwen2_5_vl_qwen3
+    ("qwen3-smvl-llava", "smolvlm2", "qwen3-tied"),  # graft.family: llava kept: a SmolVLM tower, llava_qwen3
+    ("qwen3-8b-siglip", "siglip", "qwen3"),  # a SigLIP tower: the llava family, llava_qwen3
+])
+def test_the_new_graft_families_rehearse_on_fixtures_of_their_own_model_types(name, template, donor):
+    loaded, r = rehearse(name, CPU_BOX)
+    g = r.data["graft"]
+    assert (g["template"], g["donor"]) == (f"fixture:{template}", f"fixture:{donor}")
+    real = loaded.data["graft"]
+    assert {k: g.get(k) for k in ("host", "family")} == {k: real.get(k) for k in ("host", "family")}
+    assert fixture_config(template)["model_type"] == KNOWN[real["template"]]["model_type"]
+    assert r.data["plugins"] == loaded.data["plugins"] and r.data["swift"] == loaded.data["swift"] | {
+        "torch_dtype": "float32"}
+
+
+def test_each_model_type_maps_to_a_fixture_of_that_model_type():
+    for model_type, fixture in command.TEMPLATE_FIXTURES.items():
+        assert fixture_config(fixture)["model_type"] == model_type
+    for model_type, by_tying in command.DONOR_FIXTURES.items():
+        for fixture in by_tying.values():
+            assert fixture in FIXTURES and fixture_config(fixture)["model_type"] == model_type
+    assert fixture_config(command.DONOR_FIXTURES["qwen3"][True])["tie_word_embeddings"] is True
+    assert fixture_config(command.DONOR_FIXTURES["qwen3"][False])["tie_word_embeddings"] is False
+
+
+def test_a_tower_whose_config_is_not_at_hand_is_refused_by_name_but_a_qwen_template_is_not():
+    with pytest.raises(UserError, match="graft.template AI-ModelScope/siglip-so400m-patch14-384: its config.json is "
+                                        "not at hand"):
+        rehearse("qwen3-8b-siglip", CPU_BOX, config=lambda ref: None)
+    _, r = rehearse("qwen3-8b-vl-lossless", CPU_BOX, config=lambda ref: None)  # its model type has one template
+    assert (r.data["graft"]["template"], r.data["graft"]["donor"]) == ("fixture:qwen2.5-vl", "fixture:qwen3")
+    _, r = rehearse("qwen3-smvl", CPU_BOX, config=lambda ref: None)  # the donor's size says it ties
+    assert r.data["graft"]["donor"] == "fixture:qwen3-tied"
 
 
 def test_graft_output_outside_the_run_never_receives_the_rehearsal(tmp_path):

@@ -56,23 +56,35 @@ def left_behind(cwd: Path) -> list[str]:
     return sorted(str(p.relative_to(cwd)) for p in (cwd / "runs").rglob("*") if p.is_file())
 
 
-@pytest.mark.parametrize("recipe,expect", [
-    ("tiny", ["data", "graft", "stage1", "stage2", "deploy", "eval"]),
-    ("qwen3-vl-2b-0.6b", ["data", "graft", "stage1", "stage2", "deploy", "eval"]),
-    ("qwen3-smvl", ["data", "graft", "stage1", "stage2", "deploy", "eval"]),
-    ("qwen3-8b-vl", ["data", "graft", "stage1", "stage2", "deploy", "eval"]),
+ALL_STEPS = ["data", "graft", "stage1", "stage2", "deploy", "eval"]
+
+
+# The issue-13 recipes, and of the newer graft families the two whose rehearsal runs a path no other slow test
+# runs: a SigLIP tower through the whole pipeline (llava family, two gloo ranks in place of DeepSpeed's, vLLM's
+# support of the family checked) and graft.host: donor under two ranks. qwen3-smvl-llava rehearses the llava
+# family on the SmolVLM2 + tied Qwen3 fixtures that tests/graft/test_llava_e2e.py runs end to end, with
+# qwen3-smvl's data path; test_command.py checks its rehearsal recipe.
+@pytest.mark.parametrize("recipe,family", [
+    ("tiny", "qwen2_5_vl"),
+    ("qwen3-vl-2b-0.6b", "qwen3_vl"),
+    ("qwen3-smvl", "smolvlm"),
+    ("qwen3-8b-vl", "qwen2_5_vl"),
+    ("qwen3-8b-siglip", "llava"),
+    ("qwen3-8b-vl-lossless", "qwen2_5_vl_qwen3"),
 ])
-def test_a_shipped_recipe_rehearses_on_cpu_and_leaves_only_its_report(tmp_path, recipe, expect):
+def test_a_shipped_recipe_rehearses_on_cpu_and_leaves_only_its_report(tmp_path, recipe, family):
     r = make_rehearse(tmp_path, recipe, f"deploy.port={free_port()}")
     out = r.stdout
     assert r.returncode == 0, out[-5000:] + r.stderr[-3000:]
     assert f"rehearsal of {recipe}: what differs from the real run" in out
-    assert steps(out) == {s: "pass" for s in expect}, out[-3000:]
+    assert steps(out) == {s: "pass" for s in ALL_STEPS}, out[-3000:]
+    assert f"graft: family {family} " in out  # the recipe's own graft family, on its fixtures
     assert left_behind(tmp_path) == [f"runs/{recipe}/rehearsal/report.md"]
     report = (tmp_path / f"runs/{recipe}/rehearsal/report.md").read_text()
     assert "rehearsal passed" in report and "| stage1 | pass |" in report
     if recipe != "tiny":  # the real recipes name their GPU-only settings and their absent data
         assert "CPU equivalents (no GPU on this machine)" in out and "NOT rehearsed here" in out
+        assert " GiB (1 GPU) |" in report  # the doctor's estimate for the real size, one process here
 
 
 def test_a_flag_swift_rejects_at_start_up_fails_stage1_with_swifts_error(tmp_path):
@@ -111,7 +123,8 @@ def test_a_port_in_use_fails_deploy(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        r = rehearse(tmp_path, "tiny", "stage1=null", "stage2=null", f"deploy.port={port}")
+        # without its stages, tiny's eval compares only what is left (validation refuses absent stages)
+        r = rehearse(tmp_path, "tiny", "stage1=null", "stage2=null", "eval.compare=[graft]", f"deploy.port={port}")
     assert r.returncode == 1, r.stdout[-3000:]
     assert steps(r.stdout) == {"data": "pass", "graft": "pass", "deploy": "FAIL", "eval": "not run"}
     assert f"deploy failed: cannot deploy on 127.0.0.1:{port}: port {port} is in use" in r.stdout

@@ -1,12 +1,13 @@
-"""The step table, the failure's real error line and the pointer to its fix, the doctor-estimate seam, and
-`swiftplus run --rehearse` stopping before the real run when the rehearsal fails."""
+"""The step table, the failure's real error line and the pointer to its fix, the doctor's estimates for the real
+recipe, and `swiftplus run --rehearse` stopping before the real run when the rehearsal fails."""
 from __future__ import annotations
-
-import argparse
 
 import pytest
 
+from swiftplus.cli import build_parser
 from swiftplus.commands import run as run_command
+from swiftplus.doctor import probe
+from swiftplus.doctor import run as doctor_run
 from swiftplus.recipe.load import load_recipe
 from swiftplus.rehearse import estimate, table
 from swiftplus.rehearse.table import fix_pointer
@@ -35,7 +36,7 @@ def test_the_fix_names_the_recipe_key_the_error_names():
     assert "swiftplus train tiny --stage 1" in generic and "lr_scheduler_type" not in generic
 
 
-def test_the_table_has_one_row_per_step_with_the_estimate_seam():
+def test_the_table_has_one_row_per_step_with_its_estimate():
     results = [StepResult("graft", PASS, 5.25),
                StepResult("stage1", PASS, 40.0, peak_gib=[61.5, 60.25], estimate="70.0 GiB"),
                StepResult("stage2", FAIL, 3.0, error="ValueError: x", fix="fix x"), StepResult("deploy")]
@@ -55,19 +56,36 @@ def test_the_verdict_names_what_was_not_rehearsed():
     assert table.verdict(ok, ["stage1.deepspeed (zero2)"]).endswith("Not rehearsed here: stage1.deepspeed (zero2).")
 
 
-def test_no_doctor_estimate_is_shown_as_a_dash_until_issue_12_wires_it():
+def test_the_estimate_is_the_doctors_for_the_real_recipe_on_this_nodes_topology():
     recipe = load_recipe("qwen3-8b-vl").recipe
-    assert estimate.doctor_estimate(recipe, "stage1") is None
-    assert table.rows([StepResult("stage1", PASS, 1.0, estimate=None)])[1][-1] == "-"
+    eight = {"NPROC_PER_NODE": "8"}
+    stage1 = estimate.doctor_estimate(recipe, "stage1", eight, 8)
+    assert stage1.endswith(" GiB (8 GPUs)")
+    # what `swiftplus doctor` reports for the same stage and topology
+    needs = doctor_run.stage_needs(recipe, "stage1", probe.lookup_for(recipe.hub, eight), eight, 8, None)
+    assert f"memory ~{stage1.split()[0]} GiB per device" in "\n".join(doctor_run.describe(needs))
+    # ZeRO-2 shards stage 2's optimizer state: one GPU holds far more of it than each of eight
+    alone = estimate.doctor_estimate(recipe, "stage2", {}, 1)
+    assert alone.endswith("(1 GPU)") and float(alone.split()[0]) > float(estimate.doctor_estimate(
+        recipe, "stage2", eight, 8).split()[0])
+    assert estimate.doctor_estimate(recipe, "deploy", {}, 0).endswith(" GiB (1 GPU)")
+    for step in ("data", "graft", "eval", "lora"):  # nothing on a GPU, or no such section
+        assert estimate.doctor_estimate(recipe, step, {}, 0) is None
+    assert table.rows([StepResult("graft", PASS, 1.0, estimate=None)])[1][-1] == "-"
 
 
 @pytest.mark.parametrize("rehearsal_rc,runs_real", [(1, False), (0, True)])
-def test_run_rehearse_starts_the_real_run_only_after_a_passing_rehearsal(monkeypatch, rehearsal_rc, runs_real):
+def test_run_rehearse_starts_the_real_run_only_after_its_preflight_and_a_passing_rehearsal(
+        monkeypatch, rehearsal_rc, runs_real):
     called = []
     monkeypatch.setattr(run_command, "check_swift_version", lambda: "4.6")
+    monkeypatch.setattr(run_command, "preflight", lambda loaded, stages: called.append("preflight"))
     monkeypatch.setattr(run_command, "rehearse", lambda loaded, ref: called.append("rehearse") or rehearsal_rc)
     monkeypatch.setattr(run_command, "run_pipeline", lambda loaded, **kw: called.append("run") or 0)
-    args = argparse.Namespace(recipe="tiny", overrides=[], rehearse=True, resume=False, dry_run=False)
-    rc = run_command.main(args)
-    assert called == (["rehearse", "run"] if runs_real else ["rehearse"])
+    rc = run_command.main(build_parser().parse_args(["run", "tiny", "--rehearse"]))
+    # the real run's preflight first: seconds, where a machine that cannot run it would wait for a rehearsal
+    assert called == (["preflight", "rehearse", "run"] if runs_real else ["preflight", "rehearse"])
     assert rc == (0 if runs_real else rehearsal_rc)
+    called.clear()
+    run_command.main(build_parser().parse_args(["run", "tiny", "--rehearse", "--skip-preflight"]))
+    assert called == (["rehearse", "run"] if runs_real else ["rehearse"])
