@@ -46,6 +46,8 @@ def test_each_stage_does_its_job(demo_runs):
     assert scores[("stage2", "shapes")] >= 0.95, scores
     assert scores[("stage2", "blank")] <= 0.35, scores  # a grey picture: no better than guessing
     assert ("graft-qwen2.5-vl", "text") in scores
+    # graft.host: donor keeps Qwen3's decoder inside Qwen2.5-VL: nothing dropped, the donor's answers kept
+    assert abs(scores[("graft-qwen2.5-vl-lossless", "text")] - scores[("donor", "text")]) <= 0.02, scores
     table = first.stdout[first.stdout.rindex("checkpoint  "):]
     assert all(name in table for name in ("donor", "graft-qwen2.5-vl", "stage1", "stage2", "text", "shapes", "blank"))
 
@@ -75,6 +77,9 @@ def test_run_report_and_artifacts(demo_runs):
     keeps = report[report.index("## What the graft keeps of the donor"):report.index("## Evaluation")]
     assert "| donor |" in keeps and "| graft |" in keeps
     assert "| graft-qwen2.5-vl | `fixture:qwen2.5-vl` | 6 tensors (QK-norm) |" in keeps
+    assert "| graft-qwen2.5-vl-lossless | `fixture:qwen2.5-vl` | nothing | 0 |" in keeps
+    lossless = json.loads((root / "graft-qwen2.5-vl-lossless/graft_report.json").read_text())
+    assert lossless["dropped"] == [] and lossless["text_equivalence"]["ok"] is True
     assert (root / "eval/results.md").is_file()
     # held-out evaluation images never appear in training
     train_images = {img for line in (root / "task/train.jsonl").read_text().splitlines()

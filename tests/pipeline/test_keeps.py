@@ -48,8 +48,9 @@ def test_the_recipe_s_grafts_are_read_from_their_directories(tmp_path, monkeypat
     (tmp_path / "runs/tiny/graft-qwen2.5-vl/graft_report.json").write_text(json.dumps(LOSSY))
     found = grafts(recipe)
     assert [(g.source, g.template) for g in found] == [("graft", "fixture:qwen3-vl"),
-                                                       ("graft-qwen2.5-vl", "fixture:qwen2.5-vl")]
-    assert found[0].report == {} and found[1].report == LOSSY
+                                                       ("graft-qwen2.5-vl", "fixture:qwen2.5-vl"),
+                                                       ("graft-qwen2.5-vl-lossless", "fixture:qwen2.5-vl")]
+    assert found[0].report == {} and found[1].report == LOSSY and found[2].report == {}
     rows = [row("donor", "text", 1.0), row("graft-qwen2.5-vl", "text", 0.0)]
     section = "\n".join(keeps_section(recipe, rows))
     assert section.startswith("## What the graft keeps of the donor")

@@ -108,9 +108,11 @@ def test_yaml_no_for_a_strategy_reaches_swift_as_no():
 def test_plan_tiny_grafts_the_hosts_and_asks_each_checkpoint_its_sets(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     steps = {s.stage: s for s in plan(load_recipe("tiny"), ["graft", "eval"], environ={})}
-    (host,) = steps["graft"].detail["also_into"]
+    host, lossless = steps["graft"].detail["also_into"]
     assert host["template"] == "fixture:qwen2.5-vl" and host["output"] == "runs/tiny/graft-qwen2.5-vl"
+    assert (lossless["host"], lossless["output"]) == ("donor", "runs/tiny/graft-qwen2.5-vl-lossless")
     asked = [(Path(c["work_dir"]).parent.name, c["dataset_args"]["general_vmcq"]["subset_list"])
              for c in steps["eval"].detail]
     assert asked == [("donor", ["text"]), ("graft", ["text"]), ("graft", ["shapes"]), ("graft-qwen2.5-vl", ["text"]),
-                     ("stage1", ["shapes"]), ("stage1", ["blank"]), ("stage2", ["shapes"]), ("stage2", ["blank"])]
+                     ("graft-qwen2.5-vl-lossless", ["text"]), ("stage1", ["shapes"]), ("stage1", ["blank"]),
+                     ("stage2", ["shapes"]), ("stage2", ["blank"])]
