@@ -7,6 +7,7 @@ from swiftplus.core.stages import DEPLOY
 from swiftplus.doctor.run import preflight
 from swiftplus.recipe.load import load_recipe
 from swiftplus.serve import endpoint, server
+from swiftplus.serve.run import deploy
 
 
 def main(args) -> int:
@@ -23,4 +24,4 @@ def main(args) -> int:
         return 0
     if not args.skip_preflight:
         preflight(loaded, [DEPLOY], source=args.source)
-    return server.deploy(recipe, args.source, args.port, detach=args.detach)
+    return deploy(recipe, args.source, args.port, detach=args.detach)

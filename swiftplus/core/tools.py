@@ -194,10 +194,6 @@ def fields_for(target: str) -> dict[str, Field]:
     return fields
 
 
-def tool_version(target: str) -> str:
-    return _version(TARGETS[target][0].split(".")[0])
-
-
 # --- versions ------------------------------------------------------------------------------------
 
 # Keep in step with pyproject.toml's `ms-swift>=4.6,<4.7` (a test checks they agree).

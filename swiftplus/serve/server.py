@@ -27,7 +27,7 @@ from swiftplus.graft.recipe import FIXTURE, resolve_model
 from swiftplus.recipe.schema import Recipe
 from swiftplus.serve.backends import check_backend_serves
 from swiftplus.serve.command import Launch, ServedModel, launch, open_bind_problem, served_model, served_name
-from swiftplus.serve.endpoint import Endpoint, endpoint_from_record, read_record, write_record
+from swiftplus.serve.endpoint import Endpoint, endpoint_from_record, read_record
 
 BACKEND_PACKAGES = {"vllm": "vllm", "sglang": "sglang", "lmdeploy": "lmdeploy"}
 MOVED = (re.compile(r"DeployArguments\(.*?\bport=(\d+)"), re.compile(r"Uvicorn running on \S+:(\d+)"))
@@ -262,44 +262,3 @@ def serving(recipe: Recipe, source: str | None = None, *, url: str | None = None
             yield server.wait_ready()
         finally:
             server.stop()
-
-
-# -- `swiftplus deploy`: in the foreground, or detached with a record -----------------------------
-
-def banner(endpoint: Endpoint, what: str) -> str:
-    key = " (API key required)" if endpoint.api_key else ""
-    return (f"endpoint ready{key}: {endpoint.base_url}  model: {endpoint.model}  serving: {endpoint.source} "
-            f"{endpoint.adapters or endpoint.model_path}\n{what}")
-
-
-def deploy(recipe: Recipe, source: str | None = None, port: int | None = None, *, detach: bool = False) -> int:
-    """Serve until Ctrl-C, or (detach) start, wait until it answers, record it and return."""
-    planned = prepare(recipe, source, port)
-    log = server_log(recipe, planned.port)
-    if detach:
-        rec = read_record(recipe)
-        if rec and rec["alive"]:
-            raise UserError(f"an endpoint of {recipe.name} already runs detached at {rec['base_url']} (pid {rec['pid']}); "
-                            f"stop it first with `swiftplus deploy {recipe.name} --stop`")
-    refuse_busy_port(planned, recipe)
-    with interrupting_signals():
-        server = Server(planned, log, detach=detach, echo=not detach)
-        if detach:
-            try:
-                endpoint = server.wait_ready()
-                record = write_record(recipe, server)
-            except BaseException:  # a detached server nobody recorded could never be stopped with --stop
-                server.stop()
-                raise
-            print(banner(endpoint, f"running detached (pid {server.pid}, log {log}, record {record}); "
-                                   f"stop it with `swiftplus deploy {recipe.name} --stop`"), flush=True)
-            return 0
-        try:
-            endpoint = server.wait_ready()
-            print(banner(endpoint, "Ctrl-C stops it"), flush=True)
-            rc = server.wait()
-        finally:
-            server.stop()
-    if rc != 0:
-        raise UserError(f"swift deploy exited with status {rc}; last lines of {log}:\n{server.tail()}")
-    return 0

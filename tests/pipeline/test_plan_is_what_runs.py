@@ -13,6 +13,7 @@ from swiftplus.core import gpus, ports, process, runs, stages
 from swiftplus.export.run import run_export
 from swiftplus.pipeline.plan import plan
 from swiftplus.recipe.load import load_recipe, shipped_recipes
+from swiftplus.serve import run as serve_run
 from swiftplus.serve import server
 from swiftplus.train import run as train_run
 from tests.helpers import link_last, make_checkpoint
@@ -111,7 +112,7 @@ def test_deploy_step_plans_what_runs(name, launcher):
     for stage in stages.present(loaded.recipe, stages.BUILD):
         complete(loaded.recipe, stage)
     step = planned(loaded, stages.DEPLOY)
-    assert_same(step, launched(lambda: server.deploy(loaded.recipe)))
+    assert_same(step, launched(lambda: serve_run.deploy(loaded.recipe)))
 
 
 def test_a_defaulted_nproc_plans_what_runs(launcher, monkeypatch):
