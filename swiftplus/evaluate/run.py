@@ -112,7 +112,8 @@ def evaluate(recipe: Recipe, sources: list[str | None] | None = None, *, url: st
     sources = sources or [None]
     if url and len(sources) > 1:
         raise UserError("--endpoint serves one model; it cannot be combined with --compare")
-    labels = ["external" if url else source_label(recipe, s) for s in sources]
+    # through --endpoint, what it serves is unknown unless named (--from): only then do `sources` apply to it
+    labels = ["external" if url and s is None else source_label(recipe, s) for s in sources]
     twice = sorted({label for label in labels if labels.count(label) > 1})
     if twice:  # one label is one work dir and one row of the table: a second would overwrite the first
         raise UserError(f"--compare: {', '.join(twice)} names more than one checkpoint (a path is named by its last "

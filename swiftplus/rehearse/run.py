@@ -230,7 +230,8 @@ class Rehearser:
         if self.recipe.deploy is None and self.plan.backend:
             check_backend_serves(self.plan.backend, served_model(self.recipe, None).model)
         url = self.endpoint.base_url if self.endpoint is not None else None
-        rows = evaluation.evaluate(self.recipe, [None], url=url)
+        # the endpoint serves the deploy default: named, so benchmarks that list their `sources` are asked of it
+        rows = evaluation.evaluate(self.recipe, [evaluation.source_label(self.recipe, None)], url=url)
         if not rows:
             raise UserError("the evaluation produced no scores")
         print(eval_results.pivot(rows))

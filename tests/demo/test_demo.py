@@ -93,6 +93,7 @@ def test_second_demo_reuses_everything(demo_runs):
     _, _, second = demo_runs
     out = second.stdout
     assert "graft" in out and "already complete" in out
-    assert out.count("is already complete") == 4  # graft, graft-qwen2.5-vl, stage1, stage2
+    # graft, graft-qwen2.5-vl, graft-qwen2.5-vl-lossless, stage1, stage2
+    assert out.count("is already complete") == 5
     assert "reusing results" in out
     assert "swift sft" not in out and "run sh:" not in out  # nothing was trained or served again

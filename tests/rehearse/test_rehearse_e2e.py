@@ -65,7 +65,7 @@ ALL_STEPS = ["data", "graft", "stage1", "stage2", "deploy", "eval"]
 # family on the SmolVLM2 + tied Qwen3 fixtures that tests/graft/test_llava_e2e.py runs end to end, with
 # qwen3-smvl's data path; test_command.py checks its rehearsal recipe.
 @pytest.mark.parametrize("recipe,family", [
-    ("tiny", "qwen2_5_vl"),
+    ("tiny", "qwen3_vl"),
     ("qwen3-vl-2b-0.6b", "qwen3_vl"),
     ("qwen3-smvl", "smolvlm"),
     ("qwen3-8b-vl", "qwen2_5_vl"),
@@ -123,8 +123,10 @@ def test_a_port_in_use_fails_deploy(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        # without its stages, tiny's eval compares only what is left (validation refuses absent stages)
-        r = rehearse(tmp_path, "tiny", "stage1=null", "stage2=null", "eval.compare=[graft]", f"deploy.port={port}")
+        # without its stages, tiny's eval asks only what is left (validation refuses absent stages)
+        r = rehearse(tmp_path, "tiny", "stage1=null", "stage2=null", "eval.compare=[graft]",
+                     "eval.local=[{name: text, path: runs/tiny/task/eval, kind: vmcq, subsets: [text], sources: [graft]}]",
+                     f"deploy.port={port}")
     assert r.returncode == 1, r.stdout[-3000:]
     assert steps(r.stdout) == {"data": "pass", "graft": "pass", "deploy": "FAIL", "eval": "not run"}
     assert f"deploy failed: cannot deploy on 127.0.0.1:{port}: port {port} is in use" in r.stdout
