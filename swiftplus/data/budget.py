@@ -7,6 +7,9 @@ Image tokens follow what ms-swift's template does at training time, per template
   qwen3_vl, qwen3_5      the same with patch 16: multiples of 32
   smolvlm_qwen3, idefics3  SmolVLM image splitting: longest edge scaled to `longest_edge`, tiles of `tile`
                          pixels, `seq_len` tokens per tile plus one global image (none for a single tile)
+  llava_qwen3, llava_llama3  LlavaProcessor: every image resized to the tower's one size, one token per patch
+                         (+ CLIP's class token unless the strategy drops it): fixed per model, so these need the
+                         model directory (the graft output) to read it from
 Add a family by adding a Family to TEMPLATES. Text is counted with the model's tokenizer when one is given,
 else estimated as UTF-8 bytes / 4 (about right for English and for Chinese with Qwen's vocabulary).
 Videos are not counted.
@@ -41,6 +44,10 @@ class TokenBudget:
         if self.template not in TEMPLATES:
             raise UserError(f"token budget: no image-token rule for template '{self.template}'; known: "
                             f"{', '.join(sorted(TEMPLATES))} (add one to swiftplus/data/budget.py TEMPLATES)")
+        if self.family.needs_model and self.tokenizer_dir is None:
+            raise UserError(f"token budget: template '{self.template}' spends a fixed number of tokens per image that "
+                            f"its vision tower sets; give the model directory (--tokenizer, the graft output) to "
+                            f"read it from")
         if self.max_length <= 0:
             raise UserError(f"token budget: max_length must be positive, got {self.max_length}")
 
@@ -92,6 +99,8 @@ class TokenBudget:
         prefix, suffix = fam.skeleton
         count = self._count
         total = fam.fixed + sum(count(prefix.format(role=r)) + count(suffix) for r in roles)
+        if fam.answer_prefix:  # ms-swift writes it before every assistant turn it trains on
+            total += count(fam.answer_prefix) * sum(r == "assistant" for r in roles)
         if not has_system and fam.system_text:
             total += count(prefix.format(role="system")) + count(fam.system_text) + count(suffix)
         return total
@@ -183,6 +192,19 @@ def smolvlm(longest_edge: int, tile: int, seq_len: int, per_tile_markers: int):
     return tokens
 
 
+def llava_fixed(width: int, height: int, budget: TokenBudget) -> int:
+    """LlavaProcessor's count: the processed image's patches, + num_additional_image_tokens (CLIP's class token),
+    - 1 when vision_feature_select_strategy is 'default' (it drops that token)."""
+    v = budget.vision()
+    size = v.get("crop_size") if v.get("do_center_crop") else v.get("size")
+    if not (isinstance(size, dict) and {"height", "width"} <= set(size) and v.get("patch_size")):
+        raise UserError(f"token budget: {budget.tokenizer_dir} has no llava processor settings (preprocessor_config"
+                        f".json size/crop_size, processor_config.json patch_size); is it a llava graft?")
+    patch = v["patch_size"]
+    tokens = (size["height"] // patch) * (size["width"] // patch) + v.get("num_additional_image_tokens", 0)
+    return tokens - (v.get("vision_feature_select_strategy") == "default")
+
+
 @dataclass(frozen=True)
 class Family:
     image_tokens: Callable[[int, int, TokenBudget], int]
@@ -192,10 +214,14 @@ class Family:
     fixed: int = 0
     skeleton: tuple[str, str] | None = None  # (turn prefix with {role}, turn suffix): counted with a tokenizer
     system_text: str | None = None
+    answer_prefix: str | None = None  # written before each assistant turn in training (Qwen3's non-thinking prefix)
+    needs_model: bool = False  # the image-token count is read from the model directory
 
 
 CHATML = ("<|im_start|>{role}\n", "<|im_end|>\n")
 QWEN_SYSTEM = "You are a helpful assistant."
+LLAMA3 = ("<|start_header_id|>{role}<|end_header_id|>\n\n", "<|eot_id|>")
+QWEN3_NON_THINKING = "<think>\n\n</think>\n\n"
 
 TEMPLATES: dict[str, Family] = {
     "qwen2_vl": Family(qwen_vl(14), per_image=2, per_turn=5, default_system=11, skeleton=CHATML,
@@ -203,10 +229,15 @@ TEMPLATES: dict[str, Family] = {
     "qwen2_5_vl": Family(qwen_vl(14), per_image=2, per_turn=5, default_system=11, skeleton=CHATML,
                          system_text=QWEN_SYSTEM),
     "qwen3_vl": Family(qwen_vl(16), per_image=2, per_turn=5, skeleton=CHATML),
-    # graft.host: donor: Qwen2.5-VL's vision (patch 14) in Qwen3's chat format (no default system prompt)
-    "qwen2_5_vl_qwen3": Family(qwen_vl(14), per_image=2, per_turn=5, skeleton=CHATML),
+    # graft.host: donor: Qwen2.5-VL's vision (patch 14) in Qwen3's hybrid chat format (no default system prompt)
+    "qwen2_5_vl_qwen3": Family(qwen_vl(14), per_image=2, per_turn=5 + 4, skeleton=CHATML,
+                               answer_prefix=QWEN3_NON_THINKING),
     "qwen3_5": Family(qwen_vl(16), per_image=2, per_turn=5, skeleton=CHATML),
     # SmolVLM2-256M: 2048 px longest edge, 512 px tiles, 64 tokens each; row tags are text for Qwen3's vocab
     "smolvlm_qwen3": Family(smolvlm(2048, 512, 64, per_tile_markers=8), per_image=0, per_turn=9),
     "idefics3": Family(smolvlm(4 * 364, 364, 169, per_tile_markers=2), per_image=0, per_turn=4),
+    # the llava family (plugin llava_graft): the donor's chat format, <|begin_of_text|> fixed for Llama 3
+    "llava_qwen3": Family(llava_fixed, per_image=0, per_turn=5 + 4, skeleton=CHATML,
+                          answer_prefix=QWEN3_NON_THINKING, needs_model=True),
+    "llava_llama3": Family(llava_fixed, per_image=0, per_turn=5, fixed=1, skeleton=LLAMA3, needs_model=True),
 }

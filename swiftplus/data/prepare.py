@@ -36,11 +36,14 @@ def as_spec(entry) -> DatasetSpec:
 def budget_for(recipe, stage: str, environ: Mapping[str, str] | None = None,
                tokenizer_dir: str | None = None) -> TokenBudget | None:
     """The stage's token budget: max_length and template from the recipe, MAX_PIXELS from its env (then the
-    process environment). None when the recipe sets no max_length or its template has no image-token rule."""
+    process environment). None when the recipe sets no max_length, its template has no image-token rule, or the
+    rule needs the model directory and none is given."""
     section = getattr(recipe, stage)
     flags = {**recipe.swift, **section.flags}
     template, max_length = flags.get("template"), flags.get("max_length")
     if not max_length or template not in TEMPLATES:
+        return None
+    if TEMPLATES[template].needs_model and tokenizer_dir is None:  # counted once the graft output exists
         return None
     env = {**(os.environ if environ is None else environ), **{k: str(v) for k, v in recipe.env.items()},
            **{k: str(v) for k, v in section.env.items()}}

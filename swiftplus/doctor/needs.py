@@ -164,7 +164,7 @@ def image_patches(flags: Mapping, env: Mapping[str, str], model: Model) -> int:
     if model.image_patches:
         return model.image_patches
     template, per_token = flags.get("template"), model.vision[2]
-    if not per_token or template not in TEMPLATES:
+    if not per_token or template not in TEMPLATES or TEMPLATES[template].needs_model:
         return 0
     budget = TokenBudget.from_env(1, template, env)
     return budget.image_tokens(*LARGEST_IMAGE) * per_token

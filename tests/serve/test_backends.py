@@ -33,3 +33,25 @@ def test_what_is_not_known_here_is_left_to_the_backend(tmp_path):
     assert backends.backend_problem("lmdeploy", ["SomethingNewForCausalLM"]) is None
     assert backends.backend_problem("sglang", [backends.SMOLVLM]) is None
     assert backends.architectures(tmp_path / "nowhere") == []
+
+
+def test_vllm_cannot_serve_a_smolvlm_graft_with_a_qwen3_decoder(tmp_path):
+    # vLLM's Idefics3 builds a Llama decoder whatever text_config says; a Llama-decoder SmolVLM is its own model
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": [backends.SMOLVLM],
+                                                      "text_config": {"model_type": "qwen3"}}))
+    with pytest.raises(UserError) as e:
+        backends.check_backend_serves("vllm", tmp_path)
+    assert "builds a llama decoder" in str(e.value) and "text_config is qwen3" in str(e.value)
+    assert "--set deploy.infer_backend=transformers" in str(e.value) and "=vllm" not in str(e.value)
+    backends.check_backend_serves("transformers", tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": [backends.SMOLVLM],
+                                                      "text_config": {"model_type": "llama"}}))
+    backends.check_backend_serves("vllm", tmp_path)
+
+
+def test_the_llava_family_is_served_by_every_backend_and_the_donor_host_by_transformers_only(tmp_path):
+    for backend in ("vllm", "lmdeploy", "transformers"):
+        backends.check_backend_serves(backend, checkpoint(tmp_path, backends.LLAVA))
+    backends.check_backend_serves("transformers", checkpoint(tmp_path, backends.DONOR_HOST))
+    with pytest.raises(UserError, match="vllm cannot serve Qwen2_5_VLQwen3ForConditionalGeneration"):
+        backends.check_backend_serves("vllm", checkpoint(tmp_path, backends.DONOR_HOST))
