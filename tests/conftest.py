@@ -44,6 +44,17 @@ def _gpu_tests_see_the_gpus(request, monkeypatch):
             monkeypatch.setenv("CUDA_VISIBLE_DEVICES", VISIBLE_GPUS)
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored():
+    """ms-swift, imported in-process, writes settings into os.environ (its Qwen templates set IMAGE_MAX_TOKEN_NUM
+    from MAX_PIXELS); swiftplus reads the same variables, so a test would otherwise see the one before it."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
     """built(name, seed=0, **overrides) -> a swiftplus.fixtures checkpoint, built once per session and
