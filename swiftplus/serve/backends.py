@@ -45,9 +45,9 @@ def read_config(model_dir: str | Path) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def architectures(model_dir: str | Path) -> list[str]:
+def architectures(model_dir: str | Path, config: dict | None = None) -> list[str]:
     """config.json's `architectures` of a local checkpoint; [] when it has none."""
-    value = read_config(model_dir).get("architectures")
+    value = (read_config(model_dir) if config is None else config).get("architectures")
     return [a for a in value if isinstance(a, str)] if isinstance(value, list) else []
 
 
@@ -73,10 +73,10 @@ def backend_problem(backend: str, archs: list[str], text_model_type: str | None 
 
 def check_backend_serves(backend: str, model_dir: str | Path, where: str = "deploy.infer_backend") -> None:
     config = read_config(model_dir)
-    archs = config.get("architectures")
-    archs = [a for a in archs if isinstance(a, str)] if isinstance(archs, list) else []
     text = config.get("text_config")
-    problem = backend_problem(backend, archs, text.get("model_type") if isinstance(text, dict) else None)
+    problem = backend_problem(backend, architectures(model_dir, config),
+                              text.get("model_type") if isinstance(text, dict) else None)
     if problem:
-        hint = "" if backend == "vllm" or "vllm" not in problem.rsplit("(", 1)[-1] else f"--set {where}=vllm on GPUs or "
+        can = problem.rsplit("(", 1)[-1]
+        hint = f"--set {where}=vllm on GPUs or " if backend != "vllm" and "vllm" in can else ""
         raise UserError(f"{where}: {problem}. Set {where} to one of those, e.g. {hint}--set {where}=transformers")
