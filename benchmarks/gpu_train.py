@@ -92,10 +92,9 @@ def our_command(swift: str, model: Path, data: Path, run_dir: Path, steps: int,
 
 
 def _measure(steps: int) -> list[str]:
-    out = []
-    for k, v in {**MEASURE, "max_steps": steps}.items():
-        out += [f"--{k}", str(v)]
-    return out  # later flags win in ms-swift's parser: the same measurement settings for every command
+    from swiftplus.core.argv import flag_args
+
+    return flag_args({**MEASURE, "max_steps": steps})  # later flags win in ms-swift's parser: same for every command
 
 
 def setup(work: Path, layers: int, rows: int) -> tuple[Path, Path]:

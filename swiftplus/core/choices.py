@@ -17,7 +17,6 @@ from swiftplus.core.tools import module_file, parse_source
 # a hub kernel ("kernels-community/flash-attn") is passed through as it is.
 ATTN_IMPLS = ("eager", "sdpa", "flex_attention", "flash_attn", "flash_attention_2", "flash_attention_3",
               "flash_attention_4", "paged_attention")
-FLASH = ("flash_attn", "flash_attention_2", "flash_attention_3", "flash_attention_4")
 # swift deploy / export read training's args.json back and would reuse its attn_impl (flash_attn on a GPU box),
 # which fails wherever flash-attn is missing; serving and merging choose their own. sdpa runs on CPU and GPU.
 SERVE_ATTN_IMPL = "sdpa"

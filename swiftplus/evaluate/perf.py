@@ -69,8 +69,8 @@ def check_tokenizer(model_dir: str | Path) -> None:
 
 # evalscope perf takes the key only as --api-key; it is appended inside the child, from its environment, so it
 # shows in no argv (ps).
-PERF_RUNNER = ("import os, sys\nkey = os.environ.pop(KEY_ENV, None)\nsys.argv += ['--api-key', key] if key else []\n"
-               "from evalscope.cli.cli import run_cmd\nrun_cmd()\n").replace("KEY_ENV", repr(KEY_ENV))
+PERF_RUNNER = (f"import os, sys\nkey = os.environ.pop({KEY_ENV!r}, None)\nsys.argv += ['--api-key', key] if key else []\n"
+               "from evalscope.cli.cli import run_cmd\nrun_cmd()\n")
 
 
 def perf_argv(base_url: str, model: str, tokenizer: str, out_dir: Path, s: PerfSettings) -> list[str]:

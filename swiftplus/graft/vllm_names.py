@@ -61,6 +61,11 @@ def as_vllm_names(names: list[str], prefix_map: dict[str, str] = LLAVA_PREFIX_MA
     return out
 
 
+def _in_tower(target: str) -> str | None:
+    """A vLLM name relative to the tower's vision_model, or None outside it."""
+    return target[len(TOWER):] if target.startswith(TOWER) else None
+
+
 def layers_built(cfg: dict) -> int:
     """How many tower layers vLLM builds: up to the feature layer LLaVA reads (llava.py:425-443, utils.py:1201-1212)."""
     total, layer = cfg["vision_config"]["num_hidden_layers"], cfg.get("vision_feature_layer", -2)
@@ -73,7 +78,7 @@ def skipped_by_vllm(names: list[str], cfg: dict, prefix_map: dict[str, str] = LL
     past the feature layer)."""
     built, out = layers_built(cfg), set()
     for name, target in as_vllm_names(names, prefix_map).items():
-        rel = target[len(TOWER):] if target.startswith(TOWER) else None
+        rel = _in_tower(target)
         layer = re.match(r"encoder\.layers\.(\d+)\.", rel or "")
         if rel is not None and (SKIPPED.fullmatch(rel) or layer and int(layer.group(1)) >= built):
             out.add(name)
@@ -96,7 +101,7 @@ def check_llava_names(names: list[str], cfg: dict, prefix_map: dict[str, str] = 
         if target.startswith(("language_model.model.", "language_model.lm_head.")) or PROJECTOR.fullmatch(target) \
                 or name in skipped:
             continue
-        rel = target[len(TOWER):] if target.startswith(TOWER) else None
+        rel = _in_tower(target)
         if rel is None or tower is None or not tower.fullmatch(rel):
             where = "outside every LLaVA module" if rel is None and not target.startswith("vision_tower.") else \
                 "no parameter of the tower has this name"

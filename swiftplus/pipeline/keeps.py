@@ -29,7 +29,7 @@ def grafts(recipe) -> list[Graft]:
 
 
 def _read(path: Path) -> dict:
-    data = runs.read_json(path) if path.is_file() else None
+    data = runs.read_json(path)  # None when missing or unreadable
     return data if isinstance(data, dict) else {}
 
 

@@ -71,8 +71,8 @@ def check_tool_flags(target: str, flags: dict, prefix: tuple) -> list[Problem]:
             problems.append(Problem(path, f"must be one of {', '.join(known[name].choices)} (got {value!r})"))
         elif value is not None and not _fits(known[name].scalar, value):
             problems.append(Problem(path, f"must be {SCALAR_WORDS[known[name].scalar]} (got {value!r})"))
-        elif value is not None and name in VALUE_CHECKS and VALUE_CHECKS[name](value):
-            problems.append(Problem(path, VALUE_CHECKS[name](value)))
+        elif value is not None and name in VALUE_CHECKS and (why := VALUE_CHECKS[name](value)):
+            problems.append(Problem(path, why))
     return problems
 
 

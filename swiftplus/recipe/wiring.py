@@ -78,11 +78,16 @@ def _flags(recipe: Recipe, stage: str) -> dict:
     return {**recipe.swift, **getattr(recipe, stage).flags}
 
 
+def _has_val(recipe: Recipe, stage: str) -> bool:
+    """Whether a stage has validation data (val_dataset, or a positive split_dataset_ratio)."""
+    split = _flags(recipe, stage).get("split_dataset_ratio")
+    return bool(getattr(recipe, stage).val_dataset) or float(split or 0) > 0
+
+
 def _evaluates(recipe: Recipe, stage: str) -> bool:
     """Whether ms-swift will evaluate: it turns evaluation off when a stage has no validation data."""
-    flags, section = _flags(recipe, stage), getattr(recipe, stage)
-    has_val = bool(section.val_dataset) or float(flags.get("split_dataset_ratio") or 0) > 0
-    return has_val and str(flags.get("eval_strategy", "steps")).lower() not in ("no", "false")
+    strategy = _flags(recipe, stage).get("eval_strategy", "steps")
+    return _has_val(recipe, stage) and str(strategy).lower() not in ("no", "false")
 
 
 def _eval_problems(recipe: Recipe) -> list[Problem]:
@@ -94,9 +99,8 @@ def _eval_problems(recipe: Recipe) -> list[Problem]:
             problems.append(Problem((name, "eval_steps"), f"{steps} does not mean never: the Trainer still "
                                                           "evaluates once at the last step. To never evaluate, set "
                                                           "eval_strategy: no; otherwise give a positive step count"))
-        has_val = bool(section.val_dataset) or float(flags.get("split_dataset_ratio") or 0) > 0
         asked = [k for k in EVAL_FLAGS if k in section.flags and section.flags[k] not in (None, False, "no")]
-        if asked and not has_val:
+        if asked and not _has_val(recipe, name):
             problems.append(Problem((name, asked[0]), f"has no effect: {name} has no validation data (no "
                                                       "val_dataset, split_dataset_ratio 0), so ms-swift turns "
                                                       "evaluation off. Add val_dataset or split_dataset_ratio, "

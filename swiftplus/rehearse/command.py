@@ -17,6 +17,7 @@ from typing import Callable, Mapping
 from swiftplus.core import runs, stages
 from swiftplus.core.errors import UserError
 from swiftplus.doctor.known_models import CONFIGS as KNOWN_CONFIGS
+from swiftplus.graft.recipe import FIXTURE
 from swiftplus.recipe.schema import BenchmarkEntry, Recipe
 from swiftplus.rehearse.cpu import cpu_equivalents
 from swiftplus.rehearse.rehearsal import MISSING, SCALE, Machine, Rehearsal, Sample, Substitution, Synthetic
@@ -43,7 +44,6 @@ BY_SWIFT_TYPE = {"qwen2_5_vl": ("qwen2_5_vl", "qwen3"), "qwen2_5_vl_qwen3": ("qw
                  "llava_qwen3": (None, "qwen3"), "llava_llama3": (None, "llama")}
 # Qwen3 sizes whose config ties the embeddings (lm_head = embed_tokens); the larger ones do not.
 TIED_QWEN3 = re.compile(r"qwen3-(0\.6|1\.7|4)b", re.I)
-FIXTURE = "fixture:"
 Config = Callable[[str], "dict | None"]  # a model reference -> its config.json, None when not at hand
 
 

@@ -22,6 +22,7 @@ from swiftplus.core import hub, ports, runs, stages
 from swiftplus.core.errors import UserError
 from swiftplus.core.process import interrupting_signals
 from swiftplus.data import synthetic
+from swiftplus.doctor import probe
 from swiftplus.doctor.run import assess, render_problems, summary
 from swiftplus.evaluate import results as eval_results
 from swiftplus.evaluate import run as evaluation
@@ -81,8 +82,10 @@ class Rehearser:
 
     def run(self) -> list[StepResult]:
         todo = self.steps()
-        self.results = [StepResult(name, estimate=doctor_estimate(self.real.recipe, name, self.environ,
-                                                                  self.machine.gpus)) for name, _ in todo]
+        real = self.real.recipe
+        lookup = probe.lookup_for(real.hub, self.environ)
+        self.results = [StepResult(name, estimate=doctor_estimate(real, name, self.environ, self.machine.gpus, lookup))
+                        for name, _ in todo]
         try:
             for (name, fn), result in zip(todo, self.results):
                 print(f"\n=== swiftplus rehearse: {name} ===", flush=True)
@@ -166,7 +169,7 @@ class Rehearser:
         source = init_source(self.recipe, stage).stage
         if self.node_rank > 0 and source in stages.TRAIN:
             nodes.wait_for(self.plan.work, lambda: runs.read_complete(runs.stage_dir(self.recipe, source)) is not None,
-                     f"{source} to complete on node 0")
+                           f"{source} to complete on node 0")
         try:
             rc = run_stage(self.loaded, stage, environ=self.plan.environ, ref=self.ref)
         except UserError as e:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from swiftplus.core.errors import UserError
 from swiftplus.data.reader import is_json_array, iter_array
+from swiftplus.data.synthetic import RGB as COLOURS
 from swiftplus.rehearse.rehearsal import Sample, Synthetic
 
-COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (230, 200, 30)}
 QUESTION = "What colour is this image?"
 SIZE = 64  # pixels a side: a few image tokens at any recipe's pixel budget
 

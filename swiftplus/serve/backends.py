@@ -51,9 +51,8 @@ def architectures(model_dir: str | Path, config: dict | None = None) -> list[str
     return [a for a in value if isinstance(a, str)] if isinstance(value, list) else []
 
 
-def backend_problem(backend: str, archs: list[str], text_model_type: str | None = None) -> str | None:
-    """Why `backend` cannot serve a model of these architectures (and decoder), or None (it can, or it is not
-    known here)."""
+def _refusal(backend: str, archs: list[str], text_model_type: str | None) -> tuple[str, list[str]] | None:
+    """(why `backend` cannot serve these architectures (and decoder), the backends that can), or None."""
     known = [a for a in archs if a in KNOWN]
     serves = SERVES.get(backend)
     if serves is None or not known:
@@ -63,20 +62,27 @@ def backend_problem(backend: str, archs: list[str], text_model_type: str | None 
     if servable and text_model_type and fixed and all(text_model_type != decoder for _, decoder in fixed):
         arch, decoder = fixed[0]
         return (f"{backend} cannot serve this {arch}: its implementation builds a {decoder} decoder, and this "
-                f"checkpoint's text_config is {text_model_type} (backends that can: transformers)")
+                f"checkpoint's text_config is {text_model_type}", ["transformers"])
     if servable:
         return None
     can = sorted(b for b, archs_ in SERVES.items() if any(a in archs_ for a in known))
-    return f"{backend} cannot serve {known[0]}: its model registry has no such architecture (backends that can: " \
-           f"{', '.join(can)})"
+    return f"{backend} cannot serve {known[0]}: its model registry has no such architecture", can
+
+
+def backend_problem(backend: str, archs: list[str], text_model_type: str | None = None) -> str | None:
+    """Why `backend` cannot serve a model of these architectures (and decoder), or None (it can, or it is not
+    known here)."""
+    refusal = _refusal(backend, archs, text_model_type)
+    return None if refusal is None else f"{refusal[0]} (backends that can: {', '.join(refusal[1])})"
 
 
 def check_backend_serves(backend: str, model_dir: str | Path, where: str = "deploy.infer_backend") -> None:
     config = read_config(model_dir)
     text = config.get("text_config")
-    problem = backend_problem(backend, architectures(model_dir, config),
-                              text.get("model_type") if isinstance(text, dict) else None)
-    if problem:
-        can = problem.rsplit("(", 1)[-1]
+    refusal = _refusal(backend, architectures(model_dir, config),
+                       text.get("model_type") if isinstance(text, dict) else None)
+    if refusal:
+        why, can = refusal
         hint = f"--set {where}=vllm on GPUs or " if backend != "vllm" and "vllm" in can else ""
-        raise UserError(f"{where}: {problem}. Set {where} to one of those, e.g. {hint}--set {where}=transformers")
+        raise UserError(f"{where}: {why} (backends that can: {', '.join(can)}). Set {where} to one of those, e.g. "
+                        f"{hint}--set {where}=transformers")

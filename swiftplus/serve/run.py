@@ -7,6 +7,7 @@ from swiftplus.recipe.schema import Recipe
 from swiftplus.serve.endpoint import Endpoint, read_record, write_record
 from swiftplus.serve.server import Server, prepare, refuse_busy_port, server_log
 
+
 def banner(endpoint: Endpoint, what: str) -> str:
     key = " (API key required)" if endpoint.api_key else ""
     return (f"endpoint ready{key}: {endpoint.base_url}  model: {endpoint.model}  serving: {endpoint.source} "

@@ -22,9 +22,8 @@ from pathlib import Path
 
 from swiftplus.core.errors import UserError
 from swiftplus.graft.families import Family, Layout, TokenPlan
-from swiftplus.graft.vllm_names import check_llava_names
+from swiftplus.graft.vllm_names import TOWER, check_llava_names
 
-TOWER_TARGET = "vision_tower.vision_model."
 PROJECTOR = "multi_modal_projector."
 
 
@@ -112,7 +111,7 @@ class Llava(Family):
                         "CLIP, SigLIP and SmolVLM/Idefics3 checkpoints.")
 
     def target_name(self, template_name):
-        return TOWER_TARGET + template_name.split("vision_model.", 1)[1]
+        return TOWER + template_name.split("vision_model.", 1)[1]
 
     def check_pair(self, template_cfg, donor_cfg):
         if template_cfg.get("model_type") in REFUSED:
