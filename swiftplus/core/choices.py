@@ -85,3 +85,9 @@ def tuner_problem(value) -> str | None:
     if known is None or str(value) in known:
         return None
     return f"must be one of ms-swift's tuners ({', '.join(known)}) (got {value!r})"
+
+
+# What ms-swift's Qwen3 hybrid templates write before every assistant turn they train on
+# (swift/template/templates/qwen.py: Qwen3MixedTemplateMeta.non_thinking_prefix; base.py _add_non_thinking_prefix).
+# tests/fixtures and tests/data hold it to ms-swift's own encoding.
+QWEN3_NON_THINKING_PREFIX = "<think>\n\n</think>\n\n"

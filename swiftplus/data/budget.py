@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
+from swiftplus.core.choices import QWEN3_NON_THINKING_PREFIX
 from swiftplus.core.errors import UserError
 
 MAX_RATIO = 200  # qwen_vl_utils refuses more extreme aspect ratios
@@ -221,7 +222,6 @@ class Family:
 CHATML = ("<|im_start|>{role}\n", "<|im_end|>\n")
 QWEN_SYSTEM = "You are a helpful assistant."
 LLAMA3 = ("<|start_header_id|>{role}<|end_header_id|>\n\n", "<|eot_id|>")
-QWEN3_NON_THINKING = "<think>\n\n</think>\n\n"
 
 TEMPLATES: dict[str, Family] = {
     "qwen2_vl": Family(qwen_vl(14), per_image=2, per_turn=5, default_system=11, skeleton=CHATML,
@@ -231,13 +231,13 @@ TEMPLATES: dict[str, Family] = {
     "qwen3_vl": Family(qwen_vl(16), per_image=2, per_turn=5, skeleton=CHATML),
     # graft.host: donor: Qwen2.5-VL's vision (patch 14) in Qwen3's hybrid chat format (no default system prompt)
     "qwen2_5_vl_qwen3": Family(qwen_vl(14), per_image=2, per_turn=5 + 4, skeleton=CHATML,
-                               answer_prefix=QWEN3_NON_THINKING),
+                               answer_prefix=QWEN3_NON_THINKING_PREFIX),
     "qwen3_5": Family(qwen_vl(16), per_image=2, per_turn=5, skeleton=CHATML),
     # SmolVLM2-256M: 2048 px longest edge, 512 px tiles, 64 tokens each; row tags are text for Qwen3's vocab
     "smolvlm_qwen3": Family(smolvlm(2048, 512, 64, per_tile_markers=8), per_image=0, per_turn=9),
     "idefics3": Family(smolvlm(4 * 364, 364, 169, per_tile_markers=2), per_image=0, per_turn=4),
     # the llava family (plugin llava_graft): the donor's chat format, <|begin_of_text|> fixed for Llama 3
     "llava_qwen3": Family(llava_fixed, per_image=0, per_turn=5 + 4, skeleton=CHATML,
-                          answer_prefix=QWEN3_NON_THINKING, needs_model=True),
+                          answer_prefix=QWEN3_NON_THINKING_PREFIX, needs_model=True),
     "llava_llama3": Family(llava_fixed, per_image=0, per_turn=5, fixed=1, skeleton=LLAMA3, needs_model=True),
 }
