@@ -18,7 +18,7 @@ from swiftplus.recipe.load import LoadedRecipe, load_recipe
 
 WAIT = 1800.0  # seconds a node waits for node 0 (its graft, a stage's completion)
 DONE_WAIT = 120.0  # seconds node 0 waits for the others to finish with the shared directory
-RECIPE, STOPPED = "recipe.yaml", "node-0.stopped"
+RECIPE, STOPPED, DATA_READY = "recipe.yaml", "node-0.stopped", "node-0.data"
 
 
 def shared_recipe(work: Path, data: dict, node_rank: int) -> LoadedRecipe:
@@ -31,6 +31,18 @@ def shared_recipe(work: Path, data: dict, node_rank: int) -> LoadedRecipe:
     else:
         wait_for(work, path.is_file, "node 0 to start its rehearsal")
     return load_recipe(str(path))
+
+
+def data_ready(work: Path, node_rank: int) -> None:
+    """Node 0 has written the samples, synthetic sets and fixtures every node trains from."""
+    if node_rank == 0:
+        runs.write_json_atomic(Path(work) / DATA_READY, {"at": time.time()})
+
+
+def wait_for_data(work: Path) -> None:
+    """What another node waits for before its own data step: node 0's (a recipe without a graft has no graft to
+    wait for)."""
+    wait_for(work, (Path(work) / DATA_READY).is_file, "node 0's data")
 
 
 def wait_for(work: Path, ready: Callable[[], bool], what: str, timeout: float = WAIT) -> None:

@@ -139,8 +139,8 @@ class Rehearser:
         print(f"preflight: ok ({summary(found)})", flush=True)
 
     def data(self) -> str | None:
-        if self.node_rank > 0:  # node 0 owns the work directory: wait until it has made it (after its graft)
-            nodes.wait_for(self.plan.work, self._graft_done, "node 0's graft")
+        if self.node_rank > 0:  # node 0 owns the work directory: wait until it has written the data
+            nodes.wait_for_data(self.plan.work)
         for sample in self.plan.samples:
             if samples.write_sample(sample) == 0:
                 raise UserError(f"dataset {sample.source} has no rows")
@@ -149,6 +149,7 @@ class Rehearser:
         synthetic.ensure(self.recipe)
         for name, path in self.plan.fixtures:
             build_fixture(name, path)
+        nodes.data_ready(self.plan.work, self.node_rank)
         return None
 
     def _graft_done(self) -> bool:

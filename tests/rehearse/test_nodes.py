@@ -48,3 +48,13 @@ def test_an_offline_environment_never_asks_the_hub(monkeypatch):
     monkeypatch.setattr(machine.socket, "create_connection", lambda *a, **k: pytest.fail("asked the network"))
     assert machine.hub_reachable("modelscope", {"MODELSCOPE_OFFLINE": "1"}) is False
     assert machine.hub_reachable("hf", {"HF_HUB_OFFLINE": "true"}) is False
+
+
+def test_other_nodes_wait_for_node_0s_data_not_for_a_graft(tmp_path):
+    # a recipe without a graft section (a LoRA on a released VLM) has no graft for node 1 to wait for
+    with pytest.raises(UserError, match="waited 0 s for node 0's data"):
+        nodes.wait_for(tmp_path, (tmp_path / nodes.DATA_READY).is_file, "node 0's data", timeout=0)
+    nodes.data_ready(tmp_path, 1)
+    assert not (tmp_path / nodes.DATA_READY).exists()  # only node 0 speaks for the data
+    nodes.data_ready(tmp_path, 0)
+    nodes.wait_for_data(tmp_path)  # returns at once

@@ -142,6 +142,24 @@ def test_a_deploy_backend_the_family_cannot_use_fails_deploy(tmp_path):
     assert "--set deploy.infer_backend=vllm" in r.stdout
 
 
+def test_two_nodes_rehearse_a_recipe_without_a_graft(tmp_path):
+    """A LoRA on a released VLM: node 1 waits for node 0's data (there is no graft to wait for) and trains with it."""
+    common = dict(NNODES=2, MASTER_ADDR="127.0.0.1", MASTER_PORT=free_port(), NPROC_PER_NODE=1)
+    args = ["rehearse", "qwen2.5-vl-7b-lora", "--set", "deploy=null", "--set", "eval=null"]
+    procs = [subprocess.Popen([sys.executable, "-m", "swiftplus", *args], cwd=tmp_path, text=True,
+                              env=child_env(NODE_RANK=rank, **common), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for rank in (1, 0)]
+    try:
+        outs = [p.communicate(timeout=900)[0] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    node1, node0 = outs
+    assert [p.returncode for p in procs] == [0, 0], node0[-3000:] + node1[-3000:]
+    assert steps(node1)["data"] == "pass" and steps(node1)["lora"] == "pass"
+    assert node1.count("--nnodes 2 --node_rank 1 --master_addr 127.0.0.1") == 1
+
+
 def test_two_nodes_on_loopback_train_together(tmp_path):
     """Each node runs the rehearsal with its own NODE_RANK, as the real job would: one torchrun rendezvous
     of two nodes per stage; node 0 grafts and records completion, node 1 waits for it."""
