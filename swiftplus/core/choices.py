@@ -20,6 +20,9 @@ ATTN_IMPLS = ("eager", "sdpa", "flex_attention", "flash_attn", "flash_attention_
 # swift deploy / export read training's args.json back and would reuse its attn_impl (flash_attn on a GPU box),
 # which fails wherever flash-attn is missing; serving and merging choose their own. sdpa runs on CPU and GPU.
 SERVE_ATTN_IMPL = "sdpa"
+# `swift deploy --infer_backend` engines other than transformers -> the module each needs installed; all three
+# serve on CUDA GPUs only (vLLM's CPU build is a separate package in a separate environment)
+BACKEND_PACKAGES = {"vllm": "vllm", "sglang": "sglang", "lmdeploy": "lmdeploy"}
 
 
 def _string_constants(node: ast.AST) -> set[str]:

@@ -12,6 +12,12 @@ from swiftplus.core.errors import UserError
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
+def is_hub_id(ref: str) -> bool:
+    """The one rule: `Org/Name` as both hubs spell repos, and not a path that exists here (a local directory
+    named like a repo is local). A path that does not exist yet (`./out`, `/data/x`, `a/b/c`) is not a hub id."""
+    return bool(HUB_ID.match(str(ref))) and not Path(str(ref)).expanduser().exists()
+
+
 def cache_root() -> Path:
     return Path(os.environ.get("SWIFTPLUS_CACHE", Path.home() / ".cache" / "swiftplus"))
 
@@ -31,7 +37,7 @@ def resolve_model(ref: str, hub: str = "modelscope", *, what: str = "model") -> 
         if not path.is_dir() or not (path / "config.json").is_file():
             raise UserError(f"{what} {ref}: not a model directory (no config.json in it)")
         return path
-    if not HUB_ID.match(ref):
+    if not is_hub_id(ref):
         raise UserError(f"{what} {ref}: no such directory, and not a hub id like Org/Name")
     return _download(ref, hub, what)
 

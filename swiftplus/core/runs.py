@@ -137,19 +137,6 @@ def write_json_atomic(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
-def final_checkpoint(recipe, stage: str, pick: str = "last") -> Path | None:
-    """The checkpoint a completed stage handed on; None while the stage is not complete."""
-    if stage == GRAFT:
-        d = stage_dir(recipe, GRAFT)
-        return d if read_complete(d) is not None or (d / "swiftplus_graft.json").is_file() else None
-    done = read_complete(stage_dir(recipe, stage))
-    if not done:
-        return None
-    key = "best_checkpoint" if pick == "best" else "checkpoint"
-    value = done.get(key) or done.get("checkpoint")
-    return Path(value) if value else None
-
-
 # --- the run record: what ran, with what, on what; the completion marker comes last -------------------
 
 RECORD_FILES = ("recipe.yaml", "argv.json", "env.json", "versions.json", "inputs.json")

@@ -19,6 +19,7 @@ from swiftplus.data.budget import TEMPLATES, TokenBudget
 from swiftplus.data.convert import ConvertResult, convert_dataset
 from swiftplus.data.formats import DatasetSpec
 from swiftplus.data.writer import AtomicFile
+from swiftplus.recipe.flags import stage_env, stage_flags
 from swiftplus.recipe.schema import DatasetEntry
 
 ISSUES_STORED = 1000
@@ -38,15 +39,13 @@ def budget_for(recipe, stage: str, environ: Mapping[str, str] | None = None,
     """The stage's token budget: max_length and template from the recipe, MAX_PIXELS from its env (then the
     process environment). None when the recipe sets no max_length, its template has no image-token rule, or the
     rule needs the model directory and none is given."""
-    section = getattr(recipe, stage)
-    flags = {**recipe.swift, **section.flags}
+    flags = stage_flags(recipe, stage)
     template, max_length = flags.get("template"), flags.get("max_length")
     if not max_length or template not in TEMPLATES:
         return None
     if TEMPLATES[template].needs_model and tokenizer_dir is None:  # counted once the graft output exists
         return None
-    env = {**(os.environ if environ is None else environ), **{k: str(v) for k, v in recipe.env.items()},
-           **{k: str(v) for k, v in section.env.items()}}
+    env = {**(os.environ if environ is None else environ), **stage_env(recipe, stage)}
     try:
         length = int(max_length)
     except (TypeError, ValueError):

@@ -9,12 +9,12 @@ from typing import Callable, Union
 
 from swiftplus.core import runs, stages
 from swiftplus.core.errors import UserError
+from swiftplus.core.lineage import init_source
 from swiftplus.core.stages import EXPORT, GRAFT, LORA
 from swiftplus.doctor import estimate as est
 from swiftplus.graft.families import family_for
 from swiftplus.recipe.schema import Recipe
 from swiftplus.serve import command as serve_command
-from swiftplus.train.state import init_source
 
 
 @dataclass(frozen=True)

@@ -11,19 +11,26 @@ from pathlib import Path
 from typing import Mapping
 
 from swiftplus.core import runs
+from swiftplus.core.choices import BACKEND_PACKAGES
+from swiftplus.core.lineage import init_source
 from swiftplus.core.stages import DEPLOY, EVAL, EXPORT, GRAFT
 from swiftplus.data.budget import TEMPLATES, TokenBudget
 from swiftplus.data.prepare import is_local_dataset
 from swiftplus.doctor import estimate as est
 from swiftplus.doctor.known_models import DATASET_BYTES, DATASET_DEFAULT_BYTES
-from swiftplus.doctor.models import Lookup, Model, ModelInfo, model_for, model_of, served_model
+from swiftplus.doctor.models import (
+    Lookup,
+    Model,
+    ModelInfo,
+    model_for,
+    model_of,
+    served_model,
+)
+from swiftplus.recipe import flags as recipe_flags
 from swiftplus.recipe.schema import Recipe
-from swiftplus.train.command import STAGE_FLAGS, stage_env
-from swiftplus.train.state import init_source
 from swiftplus.train.topology import Topology
 
 FLASH = {"flash_attn": "flash_attn", "flash_attention_2": "flash_attn", "flash_attention_3": "flash_attn_interface"}
-BACKENDS = {"vllm": "vllm", "sglang": "sglang", "lmdeploy": "lmdeploy"}
 SWIFT_DEFAULTS = {"freeze_vit": True, "freeze_llm": False, "freeze_aligner": True, "gradient_checkpointing": True,
                   "per_device_train_batch_size": 1, "lora_rank": 8, "target_modules": ["all-linear"]}
 INSTALL_GPU = "`make install GPU=1` on a CUDA machine"
@@ -81,7 +88,7 @@ def zero_stage(deepspeed) -> int | None:
 
 def stage_flags(recipe: Recipe, stage: str) -> dict:
     """The swift sft flags that size a stage, with swift's defaults, in train/command.sft_flags' order."""
-    return {**SWIFT_DEFAULTS, **recipe.swift, **STAGE_FLAGS[stage], **getattr(recipe, stage).flags}
+    return {**SWIFT_DEFAULTS, **recipe_flags.stage_flags(recipe, stage)}
 
 
 def _download(info: ModelInfo, model: Model | None) -> list[Disk]:
@@ -135,7 +142,7 @@ def train_needs(recipe: Recipe, stage: str, topo: Topology, lookup: Lookup, data
     if model is None:
         needs.notes.append("model size unknown (no config.json it can read): memory and checkpoints are not estimated")
         return needs
-    env = {**environ, **stage_env(recipe, stage)}  # what the stage's swift process sees
+    env = {**environ, **recipe_flags.stage_env(recipe, stage)}  # what the stage's swift process sees
     patches = image_patches(flags, env, model)
     training = training_of(model, flags, topo, patches)
     needs.model = model.describe(training.trainable)
@@ -206,8 +213,8 @@ def deploy_needs(recipe: Recipe, lookup: Lookup, source: str | None = None) -> S
     flags = {**recipe.swift, **(section.flags if section is not None else {})}
     backend = str(flags.get("infer_backend") or "transformers")
     needs = StageNeeds(DEPLOY)
-    if backend in BACKENDS:
-        needs.packages.append(Package(BACKENDS[backend], f"deploy.infer_backend: {backend}", INSTALL_GPU,
+    if backend in BACKEND_PACKAGES:
+        needs.packages.append(Package(BACKEND_PACKAGES[backend], f"deploy.infer_backend: {backend}", INSTALL_GPU,
                                       "--set deploy.infer_backend=transformers"))
     attn = str(flags.get("attn_impl") or "")
     if attn in FLASH:

@@ -4,15 +4,15 @@ tool is imported, so a preflight takes seconds."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from swiftplus.core.configs import config_if_present
 from swiftplus.core.errors import UserError
-from swiftplus.core.hub import HUB_ID
+from swiftplus.core.hub import is_hub_id
 from swiftplus.doctor.checks import Space
 from swiftplus.doctor.known_models import CONFIGS
 from swiftplus.doctor.models import ModelInfo
@@ -52,17 +52,11 @@ def weight_bytes(directory: Path) -> float:
     return float(sum(p.stat().st_size for pattern in WEIGHTS for p in Path(directory).glob(pattern)))
 
 
-def read_config(directory: Path) -> dict | None:
-    try:
-        cfg = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return cfg if isinstance(cfg, dict) else None
-
-
 def fixture_config(name: str) -> dict | None:
     """A fixture's config.json as it would be written (no weights are built)."""
-    from swiftplus.fixtures.builder import resolve  # imports the fixture's module only, not torch
+    from swiftplus.fixtures.builder import (
+        resolve,  # imports the fixture's module only, not torch
+    )
 
     try:
         module, dims = resolve(name, {})
@@ -73,17 +67,17 @@ def fixture_config(name: str) -> dict | None:
 
 def model_info(ref: str | Path, hub: str, environ: Mapping[str, str]) -> ModelInfo:
     """A Path is only ever local (a stage's output); a string may be a fixture, a path or a hub id."""
-    if isinstance(ref, Path) or not HUB_ID.match(ref) or Path(ref).expanduser().exists():
+    if isinstance(ref, Path) or not is_hub_id(ref):
         if isinstance(ref, str) and ref.startswith(FIXTURE):
             return ModelInfo(ref, fixture_config(ref.removeprefix(FIXTURE)), "fixture")
         path = Path(ref).expanduser()
         if not path.exists():
             return ModelInfo(str(ref), None, "not there yet")
-        return ModelInfo(str(ref), read_config(path), "local")
+        return ModelInfo(str(ref), config_if_present(path), "local")
     ref = str(ref)
     copy = cached_copy(ref, environ)
     if copy is not None:
-        return ModelInfo(ref, read_config(copy), "hub cache")
+        return ModelInfo(ref, config_if_present(copy), "hub cache")
     target = hub_cache(hub, environ)
     if ref in CONFIGS:
         return ModelInfo(ref, CONFIGS[ref], "known table", download=target)

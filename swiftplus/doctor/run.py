@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Mapping
 
-from swiftplus.core import runs, stages
+from swiftplus.core import lineage, runs, stages
 from swiftplus.core.errors import UserError
 from swiftplus.core.gpus import visible
 from swiftplus.core.stages import DEPLOY, EVAL, EXPORT, GRAFT
@@ -49,7 +49,7 @@ def run_stages(recipe: Recipe) -> list[str]:
 
 def is_complete(recipe: Recipe, stage: str) -> bool:
     if stage in stages.BUILD:
-        return runs.final_checkpoint(recipe, stage) is not None
+        return lineage.final_checkpoint(recipe, stage) is not None
     return False
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from swiftplus.core import runs, stages
+from swiftplus.core import lineage, runs, stages
 from swiftplus.core.argv import flag_args
 from swiftplus.core.choices import SERVE_ATTN_IMPL
 from swiftplus.core.errors import UserError
@@ -31,7 +31,7 @@ def adapters_source(recipe: Recipe) -> tuple[str, bool]:
         return str(path), path.is_dir()
     if getattr(recipe, src) is None:
         raise UserError(f"export.from: {src}, but the recipe has no {src} section")
-    ckpt = runs.final_checkpoint(recipe, src)
+    ckpt = lineage.final_checkpoint(recipe, src)
     return (str(ckpt), True) if ckpt else (f"<{src}: final checkpoint>", False)
 
 

@@ -11,14 +11,18 @@ import shutil
 import time
 from pathlib import Path
 
-from swiftplus.core import process, runs
+from swiftplus.core import checkpoints, process, runs
 from swiftplus.core.argv import shell_line
 from swiftplus.core.errors import UserError
 from swiftplus.core.stages import EXPORT
 from swiftplus.core.tools import versions
-from swiftplus.export.command import adapters_source, export_argv, export_env, export_section
+from swiftplus.export.command import (
+    adapters_source,
+    export_argv,
+    export_env,
+    export_section,
+)
 from swiftplus.recipe.load import LoadedRecipe
-from swiftplus.train import checkpoints
 
 
 def run_export(loaded: LoadedRecipe, *, dry_run: bool = False, ref: str | None = None) -> int:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from swiftplus.core.checkpoints import GRAFT_MARKER
+from swiftplus.core.configs import optional_json, read_config
 from swiftplus.core.errors import UserError
 from swiftplus.core.process import interrupting_signals, process_running
 from swiftplus.graft import report as report_mod
@@ -24,10 +26,15 @@ from swiftplus.graft.families import family_for
 from swiftplus.graft.fresh import fresh_producer
 from swiftplus.graft.proof import run_proof
 from swiftplus.graft.safetensors_io import OutTensor, scan_checkpoint, write_checkpoint
-from swiftplus.graft.tokenizer import check_tokens, pad_token_id, read_tokenizer, write_tokenizer_files
+from swiftplus.graft.tokenizer import (
+    check_tokens,
+    pad_token_id,
+    read_tokenizer,
+    write_tokenizer_files,
+)
 from swiftplus.graft.weights import WeightPlan, check_plan, plan_weights
 
-MARKER = "swiftplus_graft.json"
+MARKER = GRAFT_MARKER
 REPORT = "graft_report.json"
 SUMMARY = "graft_summary.txt"
 PLAN = "weight_plan.txt"
@@ -42,17 +49,6 @@ class GraftResult:
     report: dict
     skipped: bool = False  # True: a complete output from the same inputs already existed (no-op)
     swift: dict = field(default_factory=dict)  # swift_model_type, swift_template, swift_external_plugins
-
-
-def _read_json(path: Path, what: str, required: bool = True) -> dict | None:
-    if not path.is_file():
-        if required:
-            raise UserError(f"{path.parent}: {what} has no {path.name}; is this a Hugging Face model directory?")
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise UserError(f"{path}: not valid JSON ({e}).") from None
 
 
 def _fingerprint(template_dir: Path, donor_dir: Path, options: dict, tensors: dict) -> str:
@@ -101,10 +97,10 @@ def graft(template_dir, donor_dir, output_dir, *, host: str = "template", family
         if not d.is_dir():
             raise UserError(f"{what} model directory {d} does not exist.")
     allow_dropped = tuple(allow_dropped)
-    template_cfg = _read_json(template_dir / "config.json", "the template")
-    donor_cfg = _read_json(donor_dir / "config.json", "the donor")
-    template_gen = _read_json(template_dir / "generation_config.json", "", required=False)
-    donor_gen = _read_json(donor_dir / "generation_config.json", "", required=False)
+    template_cfg = read_config(template_dir, "graft.template")
+    donor_cfg = read_config(donor_dir, "graft.donor")
+    template_gen = optional_json(template_dir / "generation_config.json", "graft.template")
+    donor_gen = optional_json(donor_dir / "generation_config.json", "graft.donor")
 
     family = family_for(template_cfg, host=host, name=family)
     family.check_pair(template_cfg, donor_cfg)
@@ -138,10 +134,10 @@ def graft(template_dir, donor_dir, output_dir, *, host: str = "template", family
         "donor:" + k: v for k, v in donor_tensors.items()}})
     swift = family.swift_info()
     if output_dir.exists():
-        marker = _read_json(output_dir / MARKER, "", required=False)
+        marker = optional_json(output_dir / MARKER, "graft output")
         if marker and marker.get("fingerprint") == fingerprint and marker.get("complete"):
             log(f"graft: {output_dir} is already complete for these inputs; nothing to do.")
-            rep = _read_json(output_dir / REPORT, "the graft output", required=False) or {}
+            rep = optional_json(output_dir / REPORT, "graft output") or {}
             return GraftResult(output_dir, family.name, plan, rep, skipped=True, swift=swift)
         raise UserError(f"{output_dir} already exists and was not produced by this graft (different inputs or "
                         "options, or not a graft). Remove it or choose another output directory.")

@@ -11,9 +11,10 @@ by the largest single tensor, whatever the model's depth, width or vocabulary):
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable
+
+from swiftplus.core.configs import read_config
 
 PROBE = "The capital of France is Paris. 1 + 1 = 2; the quick brown fox jumps over the lazy dog."
 LM_HEAD_SAMPLE = 256  # lm_head rows compared besides the probe tokens'
@@ -49,7 +50,7 @@ def text_equivalence(out_dir: Path, donor_dir: Path, family, layout, layers: int
 
     from swiftplus.graft.streamed import DiskTensors
 
-    donor_cfg = json.loads((donor_dir / "config.json").read_text())
+    donor_cfg = read_config(donor_dir, "graft.donor")
     total = donor_cfg["num_hidden_layers"]
     n_layers = min(layers or total, total)
     ids = Tokenizer.from_file(str(donor_dir / "tokenizer.json")).encode(PROBE).ids
@@ -162,7 +163,12 @@ def vision_reachability(out_dir: Path, family, cfg, layers: int | None) -> dict:
     import torch
 
     from swiftplus.graft.safetensors_io import scan_checkpoint
-    from swiftplus.graft.streamed import DiskTensors, checkpoint_names, empty_model, streamed
+    from swiftplus.graft.streamed import (
+        DiskTensors,
+        checkpoint_names,
+        empty_model,
+        streamed,
+    )
 
     cls = _model_class(cfg, family)
     text_cfg = cfg.get_text_config()

@@ -130,7 +130,11 @@ def checkpoint_names(model, model_dir: Path, names: list[str]) -> dict[str, str]
     """model parameter name -> checkpoint tensor name, by transformers' own load-time renaming (so hub and
     transformers-5 layouts both resolve); a tied output head maps to the input embedding's tensor."""
     from transformers.conversion_mapping import get_model_conversion_mapping
-    from transformers.core_model_loading import WeightConverter, WeightRenaming, rename_source_key
+    from transformers.core_model_loading import (
+        WeightConverter,
+        WeightRenaming,
+        rename_source_key,
+    )
     conversions = get_model_conversion_mapping(model)
     renamings = [c for c in conversions if isinstance(c, WeightRenaming)]
     converters = [c for c in conversions if isinstance(c, WeightConverter)]

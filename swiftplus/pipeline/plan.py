@@ -14,6 +14,7 @@ from typing import Mapping
 from swiftplus.core import runs, stages
 from swiftplus.core.argv import shell_line
 from swiftplus.core.errors import UserError
+from swiftplus.core.lineage import init_source, resolve_init
 from swiftplus.core.ports import base_url
 from swiftplus.core.process import swift_executable
 from swiftplus.core.secrets import PLACEHOLDER, redact_env
@@ -24,7 +25,6 @@ from swiftplus.recipe.load import LoadedRecipe
 from swiftplus.recipe.schema import Recipe
 from swiftplus.serve import command as serve_command
 from swiftplus.train.command import sft_argv, sft_env
-from swiftplus.train.state import init_source, resolve_init
 from swiftplus.train.topology import topology_for
 
 

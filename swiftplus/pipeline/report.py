@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 from swiftplus.core import runs, stages
+from swiftplus.core.checkpoints import GRAFT_MARKER
 from swiftplus.data.synthetic import COLOURS
 from swiftplus.evaluate.results import markdown_pivot
-from swiftplus.graft import MARKER, SUMMARY
+from swiftplus.graft import SUMMARY
 from swiftplus.pipeline.keeps import keeps_section
 from swiftplus.recipe.schema import Recipe
 from swiftplus.serve.command import served_model
@@ -21,7 +22,7 @@ def _source_state(recipe: Recipe, source: str | None) -> dict:
     served = served_model(recipe, source)
     state = {"source": source, "model": served.model, "adapters": served.adapters, "swift": served.swift}
     if served.source == stages.GRAFT or stages.host_name(recipe, served.source):
-        marker = Path(served.model) / MARKER
+        marker = Path(served.model) / GRAFT_MARKER
         state["marker"] = marker.read_text() if marker.is_file() else None
     elif served.source == stages.DONOR:  # a re-taught or re-downloaded donor has new bytes, and new write times
         state["files"] = {p.name: [p.stat().st_size, p.stat().st_mtime_ns]

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from swiftplus.core import stages
 from swiftplus.core.choices import attn_impl_problem, deepspeed_problem, tuner_problem
 from swiftplus.core.tools import FlagsUnavailable, fields_for
-from swiftplus.recipe.schema import DeploySection, EvalSection, ExportSection, TrainSection
+from swiftplus.recipe.schema import (
+    DeploySection,
+    EvalSection,
+    ExportSection,
+    TrainSection,
+)
 
 
 @dataclass

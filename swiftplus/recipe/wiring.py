@@ -10,10 +10,13 @@ import difflib
 from pathlib import Path
 
 from swiftplus.core import stages
-from swiftplus.core.hub import HUB_ID
+from swiftplus.core.errors import UserError
+from swiftplus.core.hub import is_hub_id
+from swiftplus.core.lineage import init_source
 from swiftplus.plugins import PLUGINS_DIR, VLLM_CANNOT_LOAD, available_plugins
 from swiftplus.plugins.models import qwen2_5_vl_qwen3_vllm as donor_host_vllm
 from swiftplus.recipe.check import Problem
+from swiftplus.recipe.flags import is_false, stage_flags
 from swiftplus.recipe.schema import Recipe
 
 EVAL_FLAGS = ("eval_steps", "eval_strategy", "metric_for_best_model", "load_best_model_at_end")
@@ -68,32 +71,28 @@ def _init_problems(recipe: Recipe) -> list[Problem]:
                 problems.append(Problem((name, "init"), "best needs stage1 to evaluate (val_dataset or "
                                                         "split_dataset_ratio, with eval_steps); otherwise there is "
                                                         "no best checkpoint. Use init: stage1"))
-        elif not _looks_like_path(init) and not HUB_ID.match(init):  # a path may exist only where training runs
+        elif not _looks_like_path(init) and not is_hub_id(init):  # a path may exist only where training runs
             problems.append(Problem((name, "init"), _not_a_stage(init, stages.INIT_KEYWORDS, "a stage") +
                                     " or a hub id like Org/Name"))
     return problems
 
 
-def _flags(recipe: Recipe, stage: str) -> dict:
-    return {**recipe.swift, **getattr(recipe, stage).flags}
-
-
 def _has_val(recipe: Recipe, stage: str) -> bool:
     """Whether a stage has validation data (val_dataset, or a positive split_dataset_ratio)."""
-    split = _flags(recipe, stage).get("split_dataset_ratio")
+    split = stage_flags(recipe, stage).get("split_dataset_ratio")
     return bool(getattr(recipe, stage).val_dataset) or float(split or 0) > 0
 
 
 def _evaluates(recipe: Recipe, stage: str) -> bool:
     """Whether ms-swift will evaluate: it turns evaluation off when a stage has no validation data."""
-    strategy = _flags(recipe, stage).get("eval_strategy", "steps")
-    return _has_val(recipe, stage) and str(strategy).lower() not in ("no", "false")
+    strategy = stage_flags(recipe, stage).get("eval_strategy", "steps")
+    return _has_val(recipe, stage) and not is_false(strategy)
 
 
 def _eval_problems(recipe: Recipe) -> list[Problem]:
     problems = []
     for name in stages.present(recipe, stages.TRAIN):
-        flags, section = _flags(recipe, name), getattr(recipe, name)
+        flags, section = stage_flags(recipe, name), getattr(recipe, name)
         steps = flags.get("eval_steps")
         if isinstance(steps, (int, float)) and not isinstance(steps, bool) and steps <= 0:
             problems.append(Problem((name, "eval_steps"), f"{steps} does not mean never: the Trainer still "
@@ -161,6 +160,29 @@ def _sources_problems(recipe: Recipe) -> list[Problem]:
     return problems
 
 
+def _starts_from(recipe: Recipe, stage: str) -> str | None:
+    try:
+        return init_source(recipe, stage).stage
+    except UserError:  # nothing to start from: _init_problems says so
+        return None
+
+
+def _save_problems(recipe: Recipe) -> list[Problem]:
+    """A stage completes by handing on its final checkpoint (train/state.completion): one that never saves can
+    only fail, after it has trained."""
+    problems = []
+    for name in stages.present(recipe, stages.TRAIN):
+        value = stage_flags(recipe, name).get("save_strategy")
+        if value is None or not is_false(value):
+            continue
+        after = [s for s in stages.present(recipe, stages.TRAIN) if s != name and _starts_from(recipe, s) == name] + ([stages.EXPORT] if recipe.export is not None
+                                                          and recipe.export.from_ == name else [])
+        chained = f"; {', '.join(after)} start(s) from it" if after else ""
+        problems.append(Problem((name, "save_strategy"), f"no saves no checkpoint, so {name} could never hand one "
+                                                         f"on{chained}: use steps (with save_steps) or epoch"))
+    return problems
+
+
 def _backend_problems(recipe: Recipe) -> list[Problem]:
     """vLLM builds each architecture from its own registry: a family it cannot build fails only when served."""
     deploy = recipe.deploy
@@ -180,7 +202,7 @@ def _backend_problems(recipe: Recipe) -> list[Problem]:
 
 def check_wiring(recipe: Recipe) -> list[Problem]:
     problems = (_init_problems(recipe) + _section_problems(recipe) + _sources_problems(recipe) + _eval_problems(recipe)
-                + _backend_problems(recipe))
+                + _save_problems(recipe) + _backend_problems(recipe))
     trains = [getattr(recipe, s) for s in stages.present(recipe, stages.TRAIN)]
     for key in ("model_type", "template"):
         if trains and key not in recipe.swift and any(key not in s.flags for s in trains):

@@ -20,7 +20,15 @@ from swiftplus.doctor.known_models import CONFIGS as KNOWN_CONFIGS
 from swiftplus.graft.recipe import FIXTURE
 from swiftplus.recipe.schema import BenchmarkEntry, Recipe
 from swiftplus.rehearse.cpu import cpu_equivalents
-from swiftplus.rehearse.rehearsal import MISSING, SCALE, Machine, Rehearsal, Sample, Substitution, Synthetic
+from swiftplus.rehearse.rehearsal import (
+    MISSING,
+    SCALE,
+    Machine,
+    Rehearsal,
+    Sample,
+    Substitution,
+    Synthetic,
+)
 
 SAMPLE_ROWS = 16  # the first rows of each local dataset the rehearsal trains on
 STEPS = 2  # optimizer steps per training stage

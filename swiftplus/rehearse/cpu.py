@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import Callable
 
 from swiftplus.core import stages
+from swiftplus.core.choices import BACKEND_PACKAGES
 from swiftplus.recipe.schema import Recipe
 from swiftplus.rehearse.rehearsal import CPU, MISSING, Rehearsal
 from swiftplus.train.topology import needs_launcher, topology_for
 
-GPU_BACKENDS = ("vllm", "sglang", "lmdeploy")
 HALF_DTYPES = ("bfloat16", "float16", "bf16", "fp16")
 # Processes per node where the real run starts one per visible GPU (DeepSpeed or several nodes, NPROC_PER_NODE
 # unset): two ranks take every collective and the sharded sampler that eight do, at a quarter of the memory.
@@ -32,7 +32,7 @@ def cpu_equivalents(recipe: Recipe, out: Rehearsal, cpus: int, sub: Sub) -> None
     _environ(out, cpus, sub)
     deploy = d.get(stages.DEPLOY)
     backend = deploy.get("infer_backend") if deploy else None
-    if backend in GPU_BACKENDS:
+    if backend in BACKEND_PACKAGES:
         deploy["infer_backend"] = "transformers"
         sub(MISSING, "deploy.infer_backend", backend, "transformers",
             f"{backend} needs a GPU: the transformers backend serves the same checkpoint and template, and "

@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping
 
-from swiftplus.core import hub, ports, runs, stages
+from swiftplus.core import hub, lineage, ports, runs, stages
 from swiftplus.core.errors import UserError
+from swiftplus.core.lineage import init_source
 from swiftplus.core.process import interrupting_signals
 from swiftplus.data import synthetic
 from swiftplus.doctor import probe
@@ -32,14 +33,18 @@ from swiftplus.graft.recipe import graft_recipe
 from swiftplus.recipe.load import LoadedRecipe
 from swiftplus.rehearse import command, nodes, samples, table
 from swiftplus.rehearse.estimate import doctor_estimate
-from swiftplus.rehearse.machine import GpuMemory, describe, detect_machine, model_configs
+from swiftplus.rehearse.machine import (
+    GpuMemory,
+    describe,
+    detect_machine,
+    model_configs,
+)
 from swiftplus.rehearse.rehearsal import Machine, Rehearsal, render_substitutions
 from swiftplus.rehearse.table import FAIL, PASS, StepResult
 from swiftplus.serve import server
 from swiftplus.serve.backends import check_backend_serves
 from swiftplus.serve.command import served_model
 from swiftplus.train.run import run_stage, train_log
-from swiftplus.train.state import init_source
 from swiftplus.train.topology import resolve
 
 LOG_LINES = 25
@@ -153,7 +158,7 @@ class Rehearser:
         return None
 
     def _graft_done(self) -> bool:
-        return runs.final_checkpoint(self.loaded.recipe, stages.GRAFT) is not None
+        return lineage.final_checkpoint(self.loaded.recipe, stages.GRAFT) is not None
 
     def graft(self) -> str | None:
         if self.node_rank > 0:

@@ -12,9 +12,9 @@ so a SmolVLM graft with a Qwen3 donor has no vLLM path although its architecture
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from swiftplus.core.configs import config_if_present
 from swiftplus.core.errors import UserError
 from swiftplus.plugins.models import qwen2_5_vl_qwen3_vllm as donor_host_vllm
 
@@ -36,18 +36,14 @@ SERVES: dict[str, frozenset[str]] = {
 FIXED_DECODER = {("vllm", SMOLVLM): "llama", ("vllm", IDEFICS3): "llama"}
 
 
-def read_config(model_dir: str | Path) -> dict:
-    """config.json of a local checkpoint; {} when there is none (a hub id, adapters)."""
-    try:
-        value = json.loads((Path(model_dir) / "config.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
+def _config(model_dir: str | Path) -> dict:
+    """A local checkpoint's config.json; {} where there is none (a hub id, adapters)."""
+    return config_if_present(model_dir, "deploy") or {}
 
 
 def architectures(model_dir: str | Path, config: dict | None = None) -> list[str]:
     """config.json's `architectures` of a local checkpoint; [] when it has none."""
-    value = (read_config(model_dir) if config is None else config).get("architectures")
+    value = (_config(model_dir) if config is None else config).get("architectures")
     return [a for a in value if isinstance(a, str)] if isinstance(value, list) else []
 
 
@@ -77,7 +73,7 @@ def backend_problem(backend: str, archs: list[str], text_model_type: str | None 
 
 
 def check_backend_serves(backend: str, model_dir: str | Path, where: str = "deploy.infer_backend") -> None:
-    config = read_config(model_dir)
+    config = _config(model_dir)
     text = config.get("text_config")
     refusal = _refusal(backend, architectures(model_dir, config),
                        text.get("model_type") if isinstance(text, dict) else None)

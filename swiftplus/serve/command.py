@@ -7,17 +7,17 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swiftplus.core import runs, stages
+from swiftplus.core import lineage, runs, stages
 from swiftplus.core.argv import flag_args
+from swiftplus.core.checkpoints import is_graft_output
 from swiftplus.core.choices import SERVE_ATTN_IMPL
 from swiftplus.core.errors import UserError
+from swiftplus.core.lineage import resolve_init
 from swiftplus.core.secrets import KEY_ENV
 from swiftplus.core.stages import DONOR, EXPORT, GRAFT, LORA
-from swiftplus.graft import MARKER
 from swiftplus.graft.recipe import model_reference
 from swiftplus.plugins import plugin_paths
 from swiftplus.recipe.schema import Recipe
-from swiftplus.train.state import resolve_init
 
 DEFAULT_HOST, DEFAULT_PORT, DEFAULT_READY_TIMEOUT = "127.0.0.1", 8000, 900.0
 KEYED_DEPLOY = "swiftplus.serve.keyed"
@@ -47,7 +47,7 @@ def served_model(recipe: Recipe, source: str | None = None) -> ServedModel:
     if host is not None:
         entry = next(h for h in recipe.graft.also_into if h.name == host)
         out = runs.host_graft_dir(recipe, host)
-        return ServedModel(source, str(out), None, (out / MARKER).is_file(), dict(entry.swift))
+        return ServedModel(source, str(out), None, is_graft_output(out), dict(entry.swift))
     if source not in stages.SOURCES:
         return path_model(recipe, source)
     if getattr(recipe, source) is None:
@@ -58,7 +58,7 @@ def served_model(recipe: Recipe, source: str | None = None) -> ServedModel:
         done = runs.read_complete(runs.stage_dir(recipe, EXPORT))
         path = done.get("checkpoint") if done else None
         return ServedModel(EXPORT, path or "<export: merged model>", None, bool(path))
-    ckpt = runs.final_checkpoint(recipe, source)
+    ckpt = lineage.final_checkpoint(recipe, source)
     placeholder = f"<{source}: final checkpoint>"
     if source == LORA:
         base, ok = resolve_init(recipe, LORA)

@@ -18,18 +18,32 @@ from pathlib import Path
 from typing import Iterator
 
 from swiftplus.core import ports, runs
+from swiftplus.core.choices import BACKEND_PACKAGES
 from swiftplus.core.errors import UserError
-from swiftplus.core.process import Managed, interrupting_signals, kill_group, spawn_detached, swift_executable
+from swiftplus.core.hub import is_hub_id
+from swiftplus.core.process import (
+    Managed,
+    interrupting_signals,
+    kill_group,
+    spawn_detached,
+    swift_executable,
+)
 from swiftplus.core.secrets import KEY_ENV
 from swiftplus.core.stages import DONOR, GRAFT, host_name, step_command
 from swiftplus.core.tools import FlagsUnavailable, fields_for
 from swiftplus.graft.recipe import FIXTURE, resolve_model
 from swiftplus.recipe.schema import Recipe
 from swiftplus.serve.backends import check_backend_serves
-from swiftplus.serve.command import Launch, ServedModel, launch, open_bind_problem, served_model, served_name
+from swiftplus.serve.command import (
+    Launch,
+    ServedModel,
+    launch,
+    open_bind_problem,
+    served_model,
+    served_name,
+)
 from swiftplus.serve.endpoint import Endpoint, endpoint_from_record, read_record
 
-BACKEND_PACKAGES = {"vllm": "vllm", "sglang": "sglang", "lmdeploy": "lmdeploy"}
 MOVED = (re.compile(r"DeployArguments\(.*?\bport=(\d+)"), re.compile(r"Uvicorn running on \S+:(\d+)"))
 
 
@@ -41,10 +55,6 @@ def launch_endpoint(launch: Launch, pid: int | None = None, log: Path | None = N
 def api_key_for(recipe: Recipe) -> str | None:
     """deploy.api_key, else SWIFTPLUS_API_KEY from the environment (which keeps it out of the recipe)."""
     return (recipe.deploy.api_key if recipe.deploy is not None else None) or os.environ.get(KEY_ENV) or None
-
-
-def _looks_local(ref: str) -> bool:
-    return ref.startswith((".", "/", "~")) or Path(ref).exists() or ref.count("/") != 1
 
 
 def check_served(recipe: Recipe, served: ServedModel) -> None:
@@ -61,7 +71,7 @@ def check_served(recipe: Recipe, served: ServedModel) -> None:
         raise UserError(f"cannot deploy from graft: {served.model} holds no grafted checkpoint (config.json); "
                         f"run `swiftplus graft {recipe.name}` first, or pass --from PATH")
     for what, ref in (("checkpoint", served.model), ("adapters", served.adapters)):
-        if ref and _looks_local(ref) and not Path(ref).expanduser().is_dir():
+        if ref and not is_hub_id(ref) and not Path(ref).expanduser().is_dir():
             raise UserError(f"cannot deploy {served.source}: the {what} {ref} does not exist (or is not a directory)")
     if served.source == "path" and Path(served.model).is_dir() and served.adapters is None \
             and not (Path(served.model) / "config.json").is_file():

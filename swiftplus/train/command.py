@@ -5,17 +5,11 @@ from pathlib import Path
 
 from swiftplus.core import runs
 from swiftplus.core.argv import flag_args
-from swiftplus.core.stages import LORA, STAGE1, STAGE2
 from swiftplus.data.prepare import dataset_specs
 from swiftplus.plugins import plugin_paths
+from swiftplus.recipe.flags import stage_env, stage_flags
 from swiftplus.recipe.schema import Recipe, TrainSection
 
-# What makes a stage that stage; a recipe may still override any of them explicitly.
-STAGE_FLAGS = {
-    STAGE1: {"tuner_type": "full", "freeze_vit": True, "freeze_llm": True, "freeze_aligner": False},
-    STAGE2: {"tuner_type": "full", "freeze_vit": False, "freeze_llm": False, "freeze_aligner": False},
-    LORA: {"tuner_type": "lora"},
-}
 # Always on: versioned output dirs would break stage chaining; asking the hub offline costs retries.
 FIXED_DEFAULTS = {"add_version": False, "check_model": False}
 
@@ -24,9 +18,7 @@ def sft_flags(recipe: Recipe, stage: str, model: str, resume_from: Path | None =
     section: TrainSection = getattr(recipe, stage)
     root = runs.stage_dir(recipe, stage)
     flags: dict = {"model": model, "output_dir": str(runs.output_dir(recipe, stage)), **FIXED_DEFAULTS}
-    flags.update(recipe.swift)
-    flags.update(STAGE_FLAGS[stage])
-    flags.update(section.flags)
+    flags.update(stage_flags(recipe, stage))
     flags["model"] = model
     flags["output_dir"] = str(runs.output_dir(recipe, stage))
     flags["dataset"] = [v for _, v in dataset_specs(section.dataset, root)]
@@ -45,13 +37,6 @@ def _as_list(value) -> list:
 
 def sft_argv(recipe: Recipe, stage: str, model: str, swift: str = "swift", resume_from: Path | None = None) -> list[str]:
     return [swift, "sft", *flag_args(sft_flags(recipe, stage, model, resume_from))]
-
-
-def stage_env(recipe: Recipe, stage: str) -> dict[str, str]:
-    section = getattr(recipe, stage)
-    env = {k: str(v) for k, v in recipe.env.items()}
-    env.update({k: str(v) for k, v in (section.env if section is not None else {}).items()})
-    return env
 
 
 def sft_env(recipe: Recipe, stage: str, topology_env: dict[str, str]) -> dict[str, str]:

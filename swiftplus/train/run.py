@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from swiftplus.core import process, runs
+from swiftplus.core import checkpoints, process, runs
 from swiftplus.core.argv import shell_line
 from swiftplus.core.errors import UserError
 from swiftplus.core.stages import step_command
@@ -23,8 +23,6 @@ from swiftplus.core.tools import versions
 from swiftplus.data import synthetic
 from swiftplus.data.prepare import prepare_datasets
 from swiftplus.recipe.load import LoadedRecipe
-from swiftplus.recipe.schema import Recipe
-from swiftplus.train import checkpoints
 from swiftplus.train.command import sft_argv, sft_env
 from swiftplus.train.loss_plot import draw
 from swiftplus.train.state import Decision, completion, decide, init_model, stage_state
@@ -42,13 +40,6 @@ def check_not_running(record: Path, stage: str) -> None:
     if process.group_running(info["pgid"]):
         raise UserError(f"{stage} is already running on this machine (swift process group {info['pgid']}, "
                         f"started {info.get('at')}). Wait for it, or stop it: kill -- -{info['pgid']}")
-
-
-def check_stage(recipe: Recipe, stage: str) -> None:
-    flags = {**recipe.swift, **getattr(recipe, stage).flags}
-    if "save_strategy" in flags and str(flags["save_strategy"]).lower() in ("no", "false"):  # YAML reads no as false
-        raise UserError(f"{stage}.save_strategy: no saves no checkpoint, so {stage} could never hand one on; "
-                        f"use steps (with save_steps) or epoch")
 
 
 def train_log(record: Path) -> Path:
@@ -89,7 +80,6 @@ def prepare(loaded: LoadedRecipe, stage: str, environ: Mapping[str, str], *, res
     ref = ref or str(loaded.path)
     if getattr(recipe, stage) is None:
         raise UserError(f"recipe {loaded.path} has no {stage} section")
-    check_stage(recipe, stage)
     topo = topology_for(recipe, stage, environ)
     state = stage_state(recipe, stage)
     record = runs.record_dir(state.root, topo.node_rank)

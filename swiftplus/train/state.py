@@ -9,55 +9,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from swiftplus.core import runs, stages
+from swiftplus.core import checkpoints, runs
+from swiftplus.core.checkpoints import Checkpoint
 from swiftplus.core.errors import UserError
-from swiftplus.core.stages import GRAFT, STAGE1, step_command
-from swiftplus.recipe.schema import Recipe, TrainSection
-from swiftplus.train import checkpoints
-from swiftplus.train.checkpoints import Checkpoint
-
-# --- where a stage starts ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class InitSource:
-    """Where a stage starts: another stage's final checkpoint, or a path / hub id given in the recipe."""
-
-    stage: str | None  # graft | stage1 | stage2 | None for an explicit path or hub id
-    pick: str = "last"  # last | best
-    explicit: str | None = None
-
-    def describe(self) -> str:
-        if self.explicit:
-            return self.explicit
-        what = "best" if self.pick == "best" else "final"
-        return f"<{self.stage}: {what} checkpoint>" if self.stage != GRAFT else "<graft output>"
-
-
-def init_source(recipe: Recipe, stage: str) -> InitSource:
-    section: TrainSection = getattr(recipe, stage)
-    init = section.init
-    if init is None:
-        earlier = stages.present(recipe, stages.earlier(stage))
-        if not earlier:
-            raise UserError(f"{stage}: nothing to start from; set {stage}.init")
-        return InitSource(stage=earlier[-1])
-    if init == "best":
-        return InitSource(stage=STAGE1, pick="best")
-    if init in stages.INIT_ORDER:
-        return InitSource(stage=init)
-    return InitSource(stage=None, explicit=init)
-
-
-def resolve_init(recipe: Recipe, stage: str) -> tuple[str, bool]:
-    """(model argument, resolved?). Unresolved means the previous stage has not completed yet."""
-    src = init_source(recipe, stage)
-    if src.explicit:
-        return src.explicit, True
-    if src.stage == GRAFT:
-        return str(runs.stage_dir(recipe, GRAFT)), True
-    ckpt = runs.final_checkpoint(recipe, src.stage, src.pick)
-    return (str(ckpt), True) if ckpt else (src.describe(), False)
-
+from swiftplus.core.hub import is_hub_id
+from swiftplus.core.lineage import final_checkpoint, init_source
+from swiftplus.core.stages import GRAFT, step_command
+from swiftplus.recipe.schema import Recipe
 
 # --- what is on disk ---------------------------------------------------------------------------------
 
@@ -119,7 +77,7 @@ def init_model(recipe: Recipe, stage: str, ref: str) -> str:
     if src.explicit:
         return _explicit_init(src.explicit, stage)
     if src.stage == GRAFT:
-        ckpt = runs.final_checkpoint(recipe, GRAFT)
+        ckpt = final_checkpoint(recipe, GRAFT)
         if ckpt is None:
             raise UserError(f"{stage} starts from the graft output {runs.stage_dir(recipe, GRAFT)}, which is not "
                             f"built yet. Build it first: swiftplus graft {ref}")
@@ -154,7 +112,7 @@ def _explicit_init(value: str, stage: str) -> str:
         if not (path / "config.json").is_file():
             raise UserError(f"{stage}.init: {value} is not a model directory (no config.json in it)")
         return str(path.resolve())
-    if value.startswith(("/", ".", "~")) or value.count("/") != 1:
+    if not is_hub_id(value):
         raise UserError(f"{stage}.init: {value}: no such directory, and not a hub id like Org/Name")
     return value  # a hub id: swift fetches it
 

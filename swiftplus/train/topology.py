@@ -18,8 +18,8 @@ from typing import Mapping
 
 from swiftplus.core.errors import UserError
 from swiftplus.core.gpus import visible
+from swiftplus.recipe.flags import stage_env, stage_flags
 from swiftplus.recipe.schema import Recipe
-from swiftplus.train.command import stage_env
 
 STANDARD = ("NNODES", "NODE_RANK", "NPROC_PER_NODE", "MASTER_ADDR", "MASTER_PORT")
 DEFAULT_PORT = 29500
@@ -121,7 +121,7 @@ def resolve(env: Mapping[str, str]) -> Topology:
 
 def needs_launcher(recipe: Recipe, stage: str, topo: Topology, gpus: int) -> bool:
     """DeepSpeed, several nodes or several GPUs need torchrun; one plain process serves only one device."""
-    flags = {**recipe.swift, **getattr(recipe, stage).flags}
+    flags = stage_flags(recipe, stage)
     return bool(flags.get("deepspeed")) or topo.nnodes > 1 or gpus >= 2
 
 

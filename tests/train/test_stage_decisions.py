@@ -194,10 +194,12 @@ def test_completion_without_any_checkpoint(tmp_path):
         completion(tmp_path / "output", "stage1")
 
 
-def test_save_strategy_no_is_refused(recipe_file):
-    loaded = load_recipe(str(recipe_file), ["stage1.save_strategy=no"])
-    with pytest.raises(UserError, match="save_strategy"):
-        prepare(loaded, "stage1", {}, ref="r")
+def test_save_strategy_no_is_refused_at_validate(recipe_file):
+    """Refused when the recipe loads (validate, plan, run all load it), before the graft or stage 1 have run."""
+    with pytest.raises(UserError, match=r"stage1\.save_strategy.*could never hand one on; stage2 start\(s\) from it"):
+        load_recipe(str(recipe_file), ["stage1.save_strategy=no"])
+    with pytest.raises(UserError, match=r"stage2\.save_strategy"):
+        load_recipe(str(recipe_file), ["stage2.save_strategy=false"])
 
 
 def test_a_stage_still_running_here_is_not_started_twice(recipe_file, tmp_path):

@@ -1,10 +1,11 @@
-"""What `swift sft --add_version false --output_dir OUT` leaves behind, read without importing swift.
+"""What `swift sft --add_version false --output_dir OUT` and the graft leave behind, read without importing swift.
 
 Facts (ms-swift 4.6, checked on real runs): OUT/checkpoint-N per save; OUT/last-checkpoint, a relative
 symlink swapped in (os.replace) only after checkpoint-N is fully written; OUT/logging.jsonl with one line
 per log step and, last, a summary holding last_model_checkpoint / best_model_checkpoint; the Trainer
 writes checkpoint-N/trainer_state.json after the weights, optimizer and RNG state, so a checkpoint
-without it was cut off mid-save.
+without it was cut off mid-save. The graft's output is whole when its marker (GRAFT_MARKER, written last,
+just before the output is renamed into place) is there.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+GRAFT_MARKER = "swiftplus_graft.json"
 LAST_LINK = "last-checkpoint"
 TRAINER_STATE = "trainer_state.json"
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -92,6 +94,10 @@ def missing_files(ckpt: Path) -> list[str]:
     elif not (ckpt / "model.safetensors").is_file() and not (ckpt / "pytorch_model.bin").is_file():
         missing.append("model.safetensors")
     return missing
+
+
+def is_graft_output(directory: Path) -> bool:
+    return (Path(directory) / GRAFT_MARKER).is_file()
 
 
 def trainer_state(ckpt: Path) -> dict:
