@@ -1,6 +1,7 @@
 """`swiftplus run RECIPE [--rehearse] [--resume] [--dry-run]`."""
 from __future__ import annotations
 
+from swiftplus.core.stages import REHEARSE, step_command
 from swiftplus.core.tools import check_swift_version
 from swiftplus.doctor.run import preflight, run_stages
 from swiftplus.pipeline.run import run_pipeline
@@ -19,7 +20,7 @@ def main(args) -> int:
         rc = rehearse(loaded, ref=args.recipe)
         if rc != 0:
             print(f"swiftplus run: the rehearsal failed, so the real run does not start; fix what it names and run "
-                  f"again (or rehearse alone: swiftplus rehearse {args.recipe})", flush=True)
+                  f"again (or rehearse alone: {step_command(args.recipe, REHEARSE)})", flush=True)
             return rc
         print("\n=== swiftplus run: rehearsal passed; the real run starts ===", flush=True)
     return run_pipeline(loaded, ref=args.recipe, resume=args.resume, dry_run=args.dry_run)

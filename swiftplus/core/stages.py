@@ -22,6 +22,9 @@ INIT_KEYWORDS = (*INIT_ORDER, "best")  # `init: best` is stage 1's best checkpoi
 DONOR = "donor"
 HOST_PREFIX = f"{GRAFT}-"
 
+# verbs that hints name beside the steps (step_command)
+DOCTOR, REHEARSE = "doctor", "rehearse"
+
 ALIASES = {"1": STAGE1, "2": STAGE2, STAGE1: STAGE1, STAGE2: STAGE2, LORA: LORA}
 CLI_NAMES = {STAGE1: "1", STAGE2: "2", LORA: "lora"}  # what `swiftplus train --stage` takes for each
 
@@ -34,11 +37,11 @@ def stage_name(value: str) -> str:
         raise UserError(f"unknown stage '{value}'; use 1, 2 or lora") from None
 
 
-def step_command(ref: str, stage: str) -> str:
-    """The command a user types to run one step of recipe `ref`."""
-    if stage in CLI_NAMES:
-        return f"swiftplus train {ref} --stage {CLI_NAMES[stage]}"
-    return f"swiftplus {stage} {ref}"
+def step_command(ref: str, stage: str, *args: str) -> str:
+    """The command a user types to run one step (or verb: doctor, deploy --stop, ...) of recipe `ref`, as every
+    hint spells it."""
+    head = f"swiftplus train {ref} --stage {CLI_NAMES[stage]}" if stage in CLI_NAMES else f"swiftplus {stage} {ref}"
+    return " ".join((head, *args))
 
 
 def host_source(name: str) -> str:

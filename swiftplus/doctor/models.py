@@ -86,14 +86,13 @@ def model_for(recipe: Recipe, stage: str, lookup: Lookup) -> Model | None:
         return model_of(lookup(src.explicit)) if src.explicit else model_for(recipe, src.stage, lookup)
     if stage == EXPORT:
         return model_for(recipe, LORA, lookup)
-    return served_model(recipe, lookup)
+    return served_size(recipe, lookup)
 
 
-def served_model(recipe: Recipe, lookup: Lookup, source: str | None = None) -> Model | None:
-    """The model deploy serves: --from, else deploy.from, else the last stage the recipe builds."""
-    if source in (None, "auto"):
-        chosen = recipe.deploy.from_ if recipe.deploy is not None else "auto"
-        source = chosen if chosen != "auto" else serve_command.default_source(recipe)
+def served_size(recipe: Recipe, lookup: Lookup, source: str | None = None) -> Model | None:
+    """The size of what deploy serves (serve/command.deploy_source: --from, else deploy.from, else the last stage
+    the recipe builds), sized along the stage chain."""
+    source = serve_command.deploy_source(recipe, source)
     if source in (EXPORT, LORA):  # merged or not, the served weights are the LoRA base's size
         return model_for(recipe, LORA, lookup)
     if source in stages.SOURCES:

@@ -24,7 +24,7 @@ from swiftplus.doctor.models import (
     ModelInfo,
     model_for,
     model_of,
-    served_model,
+    served_size,
 )
 from swiftplus.recipe import flags as recipe_flags
 from swiftplus.recipe.schema import Recipe
@@ -225,7 +225,7 @@ def deploy_needs(recipe: Recipe, lookup: Lookup, source: str | None = None) -> S
         needs.cpu_instead = "; or serve on the CPU: --set deploy.infer_backend=transformers"
         needs.memory_limit = float(flags.get("vllm_gpu_memory_utilization") or VLLM_UTILIZATION)
         needs.tensor_parallel = _int(flags.get("vllm_tensor_parallel_size")) or 1
-    model = served_model(recipe, lookup, source)
+    model = served_size(recipe, lookup, source)
     if model is None:
         needs.notes.append("model size unknown: serving memory is not estimated")
         return needs

@@ -14,7 +14,7 @@ from typing import Mapping
 from swiftplus.core import lineage, runs, stages
 from swiftplus.core.errors import UserError
 from swiftplus.core.gpus import visible
-from swiftplus.core.stages import DEPLOY, EVAL, EXPORT, GRAFT
+from swiftplus.core.stages import DEPLOY, DOCTOR, EVAL, EXPORT, GRAFT, step_command
 from swiftplus.doctor import checks, needs, probe
 from swiftplus.doctor.estimate import GB, GIB
 from swiftplus.recipe.load import LoadedRecipe
@@ -93,7 +93,7 @@ def preflight(loaded: LoadedRecipe, wanted: list[str], *, environ: Mapping[str, 
     result = assess(loaded, wanted, environ, source)
     if result.problems:
         raise UserError(render_problems(result.problems, f"preflight for {', '.join(wanted)}",
-                                        f"Nothing was started. `swiftplus doctor {loaded.path}` shows the estimates; "
+                                        f"Nothing was started. `{step_command(loaded.recipe.ref, DOCTOR)}` shows the estimates; "
                                         "--skip-preflight launches anyway."))
     for n in result.needs:
         if n.topology is not None and n.topology.nnodes > 1:
@@ -101,7 +101,7 @@ def preflight(loaded: LoadedRecipe, wanted: list[str], *, environ: Mapping[str, 
             break
     for w in result.warnings:
         print(f"warning: {w.render()}", flush=True)
-    print(f"preflight: ok ({summary(result)}); details: swiftplus doctor {loaded.path}", flush=True)
+    print(f"preflight: ok ({summary(result)}); details: {step_command(loaded.recipe.ref, DOCTOR)}", flush=True)
     return result
 
 

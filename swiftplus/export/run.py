@@ -14,7 +14,7 @@ from pathlib import Path
 from swiftplus.core import checkpoints, process, runs
 from swiftplus.core.argv import shell_line
 from swiftplus.core.errors import UserError
-from swiftplus.core.stages import EXPORT
+from swiftplus.core.stages import EXPORT, step_command
 from swiftplus.core.tools import versions
 from swiftplus.export.command import (
     adapters_source,
@@ -39,7 +39,7 @@ def run_export(loaded: LoadedRecipe, *, dry_run: bool = False, ref: str | None =
     adapters, resolved = adapters_source(recipe)
     if not resolved:
         raise UserError(f"export merges {section.from_}'s adapters, but {section.from_} is not complete. "
-                        f"Train it first: swiftplus train {ref} --stage lora")
+                        f"Train it first: {step_command(ref, section.from_)}")
     if not (Path(adapters) / "adapter_config.json").is_file():
         raise UserError(f"export: {adapters} holds no LoRA adapters (no adapter_config.json); export merges a "
                         f"LoRA stage (tuner_type lora). A full-tuned checkpoint is already a model: deploy it.")

@@ -62,7 +62,7 @@ def run_pipeline(loaded: LoadedRecipe, *, ref: str, resume: bool = False, dry_ru
     path = write_report(recipe, rows, seconds=progress.elapsed())
     print(f"\nrun report: {path} ({progress.elapsed():.0f} s in all)")
     if recipe.deploy is not None:
-        print(f"serve it: swiftplus deploy {ref}")
+        print(f"serve it: {stages.step_command(ref, stages.DEPLOY)}")
     return 0
 
 

@@ -223,4 +223,5 @@ def load_recipe(ref: str, overrides: list[str] | tuple[str, ...] = (), *, check_
         problems += check_flags_raw(data)
     if problems:
         raise UserError(format_problems(problems, origins, path))
+    recipe._ref = ref
     return LoadedRecipe(recipe=recipe, path=path, data=data, files=[p for p, _ in origins])

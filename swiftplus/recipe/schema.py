@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from swiftplus.core.stages import LORA
 
@@ -186,6 +186,7 @@ class Recipe(Strict):
     env: dict[str, Scalar] = Field(default_factory=dict, description="environment for every command")
     swift: dict[str, Any] = Field(default_factory=dict, description="ms-swift flags common to every swift command")
     plugins: list[str] = Field(default_factory=list, description="ms-swift plugins shipped in swiftplus.plugins")
+    _ref: str = PrivateAttr(default="")
     synthetic: SyntheticSection | None = None
     graft: GraftSection | None = None
     stage1: TrainSection | None = None
@@ -194,6 +195,12 @@ class Recipe(Strict):
     export: ExportSection | None = None
     deploy: DeploySection | None = None
     eval: EvalSection | None = None
+
+    @property
+    def ref(self) -> str:
+        """The recipe as the user named it on the command line (a shipped name or a path), for the commands that
+        hints print; its name when it was built without one."""
+        return self._ref or self.name
 
     def run_path(self) -> str:
         return self.run_dir or f"runs/{self.name}"

@@ -140,7 +140,7 @@ class Rehearser:
         if found.problems:
             raise StepFailed(render_problems(found.problems, f"preflight for {stage}", "Nothing was started."),
                              f"the real `{stages.step_command(self.ref, stage)}` runs the same checks first and would "
-                             f"refuse the same way; `swiftplus doctor {self.ref}` lists them for the real sizes")
+                             f"refuse the same way; `{stages.step_command(self.ref, stages.DOCTOR)}` lists them for the real sizes")
         print(f"preflight: ok ({summary(found)})", flush=True)
 
     def data(self) -> str | None:
@@ -222,7 +222,7 @@ class Rehearser:
         try:
             server.refuse_busy_port(server.prepare(self.recipe), self.real.recipe)
         except UserError as e:
-            raise StepFailed(str(e), f"the real `swiftplus deploy {self.ref}` would be refused the same port: stop "
+            raise StepFailed(str(e), f"the real `{stages.step_command(self.ref, stages.DEPLOY)}` would be refused the same port: stop "
                                      f"what listens there, or set deploy.port in {self.real.path} to a free one")
         # served on a free loopback port: a stopped server holds its port for up to a minute, which would refuse
         # the real deploy started right after the rehearsal

@@ -38,9 +38,17 @@ def default_source(recipe: Recipe) -> str:
     raise UserError("nothing to deploy: the recipe has no graft, stage1, stage2 or lora section; pass --from PATH")
 
 
+def deploy_source(recipe: Recipe, source: str | None = None) -> str:
+    """What deploy serves: --from, else deploy.from, else (auto) the last stage the recipe builds."""
+    if source not in (None, "auto"):
+        return source
+    chosen = recipe.deploy.from_ if recipe.deploy is not None else "auto"
+    return chosen if chosen != "auto" else default_source(recipe)
+
+
 def served_model(recipe: Recipe, source: str | None = None) -> ServedModel:
-    if source in (None, "auto"):
-        source = recipe.deploy.from_ if recipe.deploy is not None and recipe.deploy.from_ != "auto" else default_source(recipe)
+    """The checkpoint (and adapters) `source` names, as `swift deploy` is given it (deploy_source's default)."""
+    source = deploy_source(recipe, source)
     if source == DONOR:
         return donor_model(recipe)
     host = stages.host_name(recipe, source)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from swiftplus.core.errors import UserError
 from swiftplus.core.process import interrupting_signals
+from swiftplus.core.stages import DEPLOY, step_command
 from swiftplus.recipe.schema import Recipe
 from swiftplus.serve.endpoint import Endpoint, read_record, write_record
 from swiftplus.serve.server import Server, prepare, refuse_busy_port, server_log
@@ -22,7 +23,7 @@ def deploy(recipe: Recipe, source: str | None = None, port: int | None = None, *
         rec = read_record(recipe)
         if rec and rec["alive"]:
             raise UserError(f"an endpoint of {recipe.name} already runs detached at {rec['base_url']} (pid {rec['pid']}); "
-                            f"stop it first with `swiftplus deploy {recipe.name} --stop`")
+                            f"stop it first with `{step_command(recipe.ref, DEPLOY, '--stop')}`")
     refuse_busy_port(planned, recipe)
     with interrupting_signals():
         server = Server(planned, log, detach=detach, echo=not detach)
@@ -34,7 +35,7 @@ def deploy(recipe: Recipe, source: str | None = None, port: int | None = None, *
                 server.stop()
                 raise
             print(banner(endpoint, f"running detached (pid {server.pid}, log {log}, record {record}); "
-                                   f"stop it with `swiftplus deploy {recipe.name} --stop`"), flush=True)
+                                   f"stop it with `{step_command(recipe.ref, DEPLOY, '--stop')}`"), flush=True)
             return 0
         try:
             endpoint = server.wait_ready()

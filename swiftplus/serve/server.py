@@ -29,7 +29,7 @@ from swiftplus.core.process import (
     swift_executable,
 )
 from swiftplus.core.secrets import KEY_ENV
-from swiftplus.core.stages import DONOR, GRAFT, host_name, step_command
+from swiftplus.core.stages import DEPLOY, DONOR, GRAFT, host_name, step_command
 from swiftplus.core.tools import FlagsUnavailable, fields_for
 from swiftplus.graft.recipe import FIXTURE, resolve_model
 from swiftplus.recipe.schema import Recipe
@@ -47,9 +47,9 @@ from swiftplus.serve.endpoint import Endpoint, endpoint_from_record, read_record
 MOVED = (re.compile(r"DeployArguments\(.*?\bport=(\d+)"), re.compile(r"Uvicorn running on \S+:(\d+)"))
 
 
-def launch_endpoint(launch: Launch, pid: int | None = None, log: Path | None = None) -> Endpoint:
-    return Endpoint(ports.base_url(launch.host, launch.port), launch.model, launch.api_key, launch.served.source,
-                    launch.served.model, launch.served.adapters, launch.port, pid, str(log) if log else None)
+def launch_endpoint(planned: Launch, pid: int | None = None, log: Path | None = None) -> Endpoint:
+    return Endpoint(ports.base_url(planned.host, planned.port), planned.model, planned.api_key, planned.served.source,
+                    planned.served.model, planned.served.adapters, planned.port, pid, str(log) if log else None)
 
 
 def api_key_for(recipe: Recipe) -> str | None:
@@ -61,15 +61,15 @@ def check_served(recipe: Recipe, served: ServedModel) -> None:
     """One clear message when the checkpoint to serve is not there yet."""
     if not served.resolved and host_name(recipe, served.source):
         raise UserError(f"cannot deploy {served.source}: {served.model} holds no finished graft; run "
-                        f"`swiftplus graft {recipe.name}` first (it grafts graft.also_into too)")
+                        f"`{step_command(recipe.ref, GRAFT)}` first (it grafts graft.also_into too)")
     if not served.resolved:
         stage = served.source
-        todo = f"run `{step_command(recipe.name, stage)}` first"
+        todo = f"run `{step_command(recipe.ref, stage)}` first"
         raise UserError(f"cannot deploy from {stage}: it has not completed (no {runs.stage_dir(recipe, stage)}/"
                         f"{runs.COMPLETE}); {todo}, or pass --from PATH")
     if served.source == GRAFT and not (Path(served.model) / "config.json").is_file():
         raise UserError(f"cannot deploy from graft: {served.model} holds no grafted checkpoint (config.json); "
-                        f"run `swiftplus graft {recipe.name}` first, or pass --from PATH")
+                        f"run `{step_command(recipe.ref, GRAFT)}` first, or pass --from PATH")
     for what, ref in (("checkpoint", served.model), ("adapters", served.adapters)):
         if ref and not is_hub_id(ref) and not Path(ref).expanduser().is_dir():
             raise UserError(f"cannot deploy {served.source}: the {what} {ref} does not exist (or is not a directory)")
@@ -115,11 +115,11 @@ def prepare(recipe: Recipe, source: str | None = None, port: int | None = None, 
     return planned
 
 
-def refuse_busy_port(launch: Launch, recipe: Recipe) -> None:
-    problem = ports.port_problem(launch.host, launch.port)
+def refuse_busy_port(planned: Launch, recipe: Recipe) -> None:
+    problem = ports.port_problem(planned.host, planned.port)
     if problem:
-        raise UserError(f"cannot deploy on {launch.host}:{launch.port}: {problem}. Pick another port with --port N"
-                        f" (a detached endpoint of this recipe stops with `swiftplus deploy {recipe.name} --stop`)")
+        raise UserError(f"cannot deploy on {planned.host}:{planned.port}: {problem}. Pick another port with --port N"
+                        f" (a detached endpoint of this recipe stops with `{step_command(recipe.ref, DEPLOY, '--stop')}`)")
 
 
 def server_log(recipe: Recipe, port: int, log_dir: Path | None = None) -> Path:
@@ -135,18 +135,18 @@ def server_log(recipe: Recipe, port: int, log_dir: Path | None = None) -> Path:
 class Server:
     """A started `swift deploy` group: foreground (piped through Managed) or detached (output to its log)."""
 
-    def __init__(self, launch: Launch, log: Path, *, detach: bool = False, echo: bool = False):
-        self.launch, self.log = launch, Path(log)
+    def __init__(self, planned: Launch, log: Path, *, detach: bool = False, echo: bool = False):
+        self.launch, self.log = planned, Path(log)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.log.write_bytes(b"")  # readiness reads this log from its start
         if detach:
-            self.managed, self.proc = None, spawn_detached(launch.argv, log=self.log, env=launch.env)
+            self.managed, self.proc = None, spawn_detached(planned.argv, log=self.log, env=planned.env)
         else:
-            self.managed = Managed(launch.argv, env=launch.env, log=self.log, echo=echo).start()
+            self.managed = Managed(planned.argv, env=planned.env, log=self.log, echo=echo).start()
             self.proc = self.managed.proc
         self.pid = self.proc.pid
         self.pgid = os.getpgid(self.pid)
-        self.endpoint = launch_endpoint(launch, self.pid, self.log)
+        self.endpoint = launch_endpoint(planned, self.pid, self.log)
 
     def alive(self) -> bool:
         return self.proc.poll() is None

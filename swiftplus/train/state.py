@@ -80,7 +80,7 @@ def init_model(recipe: Recipe, stage: str, ref: str) -> str:
         ckpt = final_checkpoint(recipe, GRAFT)
         if ckpt is None:
             raise UserError(f"{stage} starts from the graft output {runs.stage_dir(recipe, GRAFT)}, which is not "
-                            f"built yet. Build it first: swiftplus graft {ref}")
+                            f"built yet. Build it first: {step_command(ref, GRAFT)}")
         return str(ckpt)
     prev = stage_state(recipe, src.stage)
     if not prev.complete:

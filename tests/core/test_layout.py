@@ -157,3 +157,22 @@ def test_run_directory_paths_come_from_core_runs():
                 if name != "swiftplus.recipe.schema":  # where run_dir's default is defined
                     found.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert found == []
+
+
+# Training is one step among the others: what serving, export and evaluation need of a stage's checkpoint lives
+# below the steps (core/lineage.py, core/checkpoints.py), so none of them, and nothing below them, imports train/.
+NOT_ABOVE_TRAIN = {pkg for pkg, rank in RANKS.items() if rank < RANKS["train"]} | {"export", "serve", "evaluate"}
+
+
+def train_importers(edges: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{name} imports {dep}" for name, deps in edges.items() for dep in deps
+                  if package_of(dep) == "train" and package_of(name) in NOT_ABOVE_TRAIN)
+
+
+def test_the_train_rule_finds_a_planted_import():
+    planted = {"swiftplus.serve.command": {"swiftplus.train.state"}, "swiftplus.pipeline.plan": {"swiftplus.train.run"}}
+    assert train_importers(planted) == ["swiftplus.serve.command imports swiftplus.train.state"]
+
+
+def test_no_sibling_step_and_nothing_below_the_steps_imports_train():
+    assert train_importers(graph()) == []

@@ -60,7 +60,8 @@ def test_missing_stage2_names_the_marker_and_the_fix(tmp_path):
     with pytest.raises(UserError) as e:
         srv.prepare(load_recipe(str(path)).recipe)
     msg = str(e.value)
-    assert "stage2" in msg and "complete.json" in msg and "swiftplus train served --stage 2" in msg
+    # the fix names the recipe as the user named it (here a path: `served` alone would not be found)
+    assert "stage2" in msg and "complete.json" in msg and f"swiftplus train {path} --stage 2" in msg
 
 
 def test_missing_checkpoint_dir_is_named(tmp_path):
