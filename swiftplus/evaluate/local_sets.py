@@ -14,9 +14,9 @@ from pathlib import Path
 
 from swiftplus.core.errors import UserError
 from swiftplus.recipe.schema import LocalBenchmark
+from swiftplus.recipe.wiring import EVAL_SET_EXTENSIONS as EXTENSIONS
 
 SPLIT = {"vmcq": "val", "vqa": "test"}
-EXTENSIONS = (".jsonl", ".csv", ".tsv", ".parquet")
 MEDIA_KEY = re.compile(r"^(image|video|audio)_\d+$")
 
 

@@ -19,6 +19,8 @@ from swiftplus.recipe.check import Problem
 from swiftplus.recipe.flags import is_false, stage_flags
 from swiftplus.recipe.schema import Recipe
 
+# the files EvalScope's general_vmcq / general_vqa read (evaluate/local_sets.py finds them in a directory)
+EVAL_SET_EXTENSIONS = (".jsonl", ".csv", ".tsv", ".parquet")
 EVAL_FLAGS = ("eval_steps", "eval_strategy", "metric_for_best_model", "load_best_model_at_end")
 
 
@@ -160,6 +162,26 @@ def _sources_problems(recipe: Recipe) -> list[Problem]:
     return problems
 
 
+def _step_problems(recipe: Recipe) -> list[Problem]:
+    """Settings that leave a step nothing to do: `run` would reach the step after training and stop there."""
+    problems = []
+    if recipe.export is not None and not recipe.export.merge_lora:
+        problems.append(Problem((stages.EXPORT, "merge_lora"), "is false, so export has nothing to do (deploy.from: "
+                                                               "lora serves the adapters directly): remove the "
+                                                               "export section or set merge_lora: true"))
+    ev = recipe.eval
+    if ev is not None and not ev.benchmarks and not ev.local:
+        problems.append(Problem((stages.EVAL,), "names no benchmark: add eval.benchmarks or eval.local, or remove "
+                                                "the eval section"))
+    for i, local in enumerate(ev.local if ev is not None else []):
+        suffix = Path(local.path).suffix
+        if suffix and suffix not in EVAL_SET_EXTENSIONS and not Path(local.path).expanduser().is_dir():
+            problems.append(Problem((stages.EVAL, "local", i, "path"), f"{local.path}: EvalScope reads "
+                                                                       f"{', '.join(EVAL_SET_EXTENSIONS)} files (or a "
+                                                                       "directory of them)"))
+    return problems
+
+
 def _starts_from(recipe: Recipe, stage: str) -> str | None:
     try:
         return init_source(recipe, stage).stage
@@ -202,7 +224,7 @@ def _backend_problems(recipe: Recipe) -> list[Problem]:
 
 def check_wiring(recipe: Recipe) -> list[Problem]:
     problems = (_init_problems(recipe) + _section_problems(recipe) + _sources_problems(recipe) + _eval_problems(recipe)
-                + _save_problems(recipe) + _backend_problems(recipe))
+                + _save_problems(recipe) + _step_problems(recipe) + _backend_problems(recipe))
     trains = [getattr(recipe, s) for s in stages.present(recipe, stages.TRAIN)]
     for key in ("model_type", "template"):
         if trains and key not in recipe.swift and any(key not in s.flags for s in trains):

@@ -90,3 +90,27 @@ def test_vllm_is_refused_for_a_family_it_cannot_build(tmp_path):
     msg = problems(tmp_path, text)
     assert "deploy.infer_backend: vllm cannot serve model_type smolvlm_qwen3" in msg and "q_norm" in msg
     assert "infer_backend: transformers" in msg
+
+
+# -- what `run` would discover only after training: refused when the recipe loads --------------------------
+
+LORA_EXPORT = """
+swift: {model_type: qwen2_vl, template: qwen2_vl}
+lora: {init: Qwen/Qwen2-VL-2B-Instruct, dataset: [x.jsonl]}
+export: {merge_lora: false}
+"""
+
+
+def test_an_export_that_merges_nothing_is_refused(tmp_path):
+    assert "export.merge_lora: is false, so export has nothing to do" in problems(tmp_path, LORA_EXPORT)
+    ok(tmp_path, LORA_EXPORT.replace("merge_lora: false", "merge_lora: true"))
+
+
+def test_an_eval_section_that_names_no_benchmark_is_refused(tmp_path):
+    assert "eval: names no benchmark" in problems(tmp_path, BASE + "eval: {limit: 3}\n")
+
+
+def test_an_eval_set_evalscope_cannot_read_is_refused(tmp_path):
+    msg = problems(tmp_path, BASE + "eval:\n  local: [{name: q, path: questions.txt}]\n")
+    assert "eval.local.0.path: questions.txt: EvalScope reads .jsonl, .csv, .tsv, .parquet" in msg
+    ok(tmp_path, BASE + "eval:\n  local: [{name: q, path: questions.jsonl}]\n")
