@@ -1,5 +1,7 @@
-"""Recipe YAML parsed once, with its expansion bounded: anchors, aliases and merge keys stay legal, a recipe
-that expands past a stated size is one clear error.
+"""Recipe YAML read with its expansion bounded: an alias bomb is one clear error, not a hang.
+
+Anchors, aliases and merge keys stay legal (the shipped recipes use them); a recipe that expands past a stated size
+once its aliases are followed is refused, naming the file and line.
 
 PyYAML builds an alias as a reference to the anchored node, so nine nested aliases of nine (a "billion laughs",
 a few hundred bytes) load at once into a tree of 9**9 leaves, and whatever walks it next (the duplicate-key
