@@ -12,7 +12,7 @@ from swiftplus.recipe.load import load_recipe
 from swiftplus.serve import endpoint
 from swiftplus.serve.command import served_model
 from swiftplus.train.state import completion, init_model
-from tests.helpers import RunAt, link_last, make_checkpoint, run_cli, write_safetensors
+from tests.helpers import RunAt, link_last, make_checkpoint, run_cli
 
 
 def model_arg(argv: list[str]) -> str:
@@ -23,16 +23,12 @@ def model_arg(argv: list[str]) -> str:
 def finished_run(tmp_path):
     """A recipe whose stage 1 and stage 2 completed in runs/orig (fake checkpoints, records as training writes
     them), and that run copied to runs/copy."""
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "config.json").write_text("{}")
-    write_safetensors(model / "model.safetensors")
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"""
 name: r
 run_dir: {tmp_path}/runs/orig
 swift: {{model_type: qwen2_5_vl, template: qwen2_5_vl}}
-stage1: {{init: {model}, dataset: [AI-ModelScope/LLaVA-Instruct-150K]}}
+stage1: {{init: Qwen/Qwen2.5-VL-7B-Instruct, dataset: [AI-ModelScope/LLaVA-Instruct-150K]}}
 stage2: {{dataset: [AI-ModelScope/LLaVA-Instruct-150K]}}
 deploy: {{infer_backend: transformers}}
 """)
