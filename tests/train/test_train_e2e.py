@@ -90,6 +90,17 @@ def test_stage1_then_stage2_through_make(tmp_path, tiny_vlm, images):
     assert all(c == n > 0 for c, n in changed.values()), changed  # every tensor of every group moved
     assert (s2 / "loss.png").is_file()
 
+    # the run directory moves whole: the moved run plans and serves its own checkpoints, not the old paths
+    moved = tmp_path / "moved"
+    (tmp_path / "runs").rename(moved)
+    r = run_cli("plan", str(recipe), "--set", f"run_dir={moved}", "--stage", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    argv = json.loads(r.stdout)[0]["argv"]
+    assert argv[argv.index("--model") + 1] == str(moved / "stage1/output/checkpoint-2")
+    r = run_cli("deploy", str(recipe), "--from", "stage2", "--set", f"run_dir={moved}", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert f"--model {moved / 'stage2/output/checkpoint-2'}" in r.stdout and "warning" not in r.stderr
+
 
 def test_two_nodes_on_loopback(tmp_path, tiny_vlm, images):
     recipe = tmp_path / "two-nodes.yaml"
