@@ -60,6 +60,23 @@ def link_last(output: Path, step: int) -> None:
     link.symlink_to(f"checkpoint-{step}")
 
 
+def handed_on(run_dir: Path, stage: str) -> Path:
+    """The checkpoint a completed stage's record names, read as swiftplus reads it: relative to its run
+    directory (an absolute entry, as older records hold, is taken as it is)."""
+    value = json.loads((Path(run_dir) / stage / "complete.json").read_text())["checkpoint"]
+    return (Path(run_dir) / value).resolve()
+
+
+class RunAt:
+    """A stand-in recipe whose run directory is `path`: core/runs asks a recipe for nothing else."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def run_path(self) -> str:
+        return str(self.path)
+
+
 # --- serving ------------------------------------------------------------------------------------------
 
 # The served family (seed 000's): fixture name, ms-swift model_type and template.

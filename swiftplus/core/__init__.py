@@ -1,1 +1,1 @@
-"""What every step shares; imports nothing above it: errors, stages, runs, process, ports, argv, hub, tools."""
+"""What every step shares, below all of them: nothing here imports from a package above core."""

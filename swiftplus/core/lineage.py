@@ -2,16 +2,17 @@
 
 Training asks it where a stage starts; serving, export, the doctor, the plan and the rehearsal ask it what a
 stage handed on. `recipe` is any object with the schema's sections and run paths (core imports nothing above
-it). Pure but for reading completion markers.
+it). Pure but for reading completion markers, and for the warning when one points outside its run.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from swiftplus.core import runs, stages
-from swiftplus.core.checkpoints import is_graft_output
-from swiftplus.core.errors import UserError
+from swiftplus.core.checkpoints import is_graft_output, missing_files
+from swiftplus.core.errors import UserError, warn
 from swiftplus.core.stages import GRAFT, STAGE1
 
 
@@ -54,7 +55,42 @@ def final_checkpoint(recipe, stage: str, pick: str = "last") -> Path | None:
         return None
     key = "best_checkpoint" if pick == "best" else "checkpoint"
     value = done.get(key) or done.get("checkpoint")
-    return Path(value) if value else None
+    return recorded_checkpoint(recipe, stage, value) if value else None
+
+
+def recorded_checkpoint(recipe, stage: str, value: str) -> Path:
+    """A checkpoint named by `stage`'s completion record, read against the run directory in use.
+
+    A stage only ever hands on its own output, so a record pointing outside the run directory comes from
+    somewhere else: most often a run copied or moved with a record written before paths were recorded
+    relative. Both paths are said. When this run holds its own copy of that checkpoint, at the place the
+    stage writes it, that copy is used (what the record would say today); otherwise the recorded path is,
+    as the record says, since refusing would leave only hand-editing JSON as the way on. The stage that
+    trains from it fingerprints what it used (inputs.json), and a path that does not exist is refused
+    where it is used (train, deploy)."""
+    path = runs.recorded_path(recipe, value)
+    if runs.within_run(recipe, path) is not None:
+        return path
+    record = runs.stage_dir(recipe, stage) / runs.COMPLETE
+    own = _own_copy(runs.stage_dir(recipe, stage), path)
+    if own is not None:
+        warn(f"{record} names {path}, outside its run directory (the run was copied or moved since the record "
+             f"was written); using this run's own {own}")
+        return own
+    warn(f"{record} names {path}, outside its run directory, which holds no copy of it; using it as recorded, "
+         f"so what this run hands on changes when that does")
+    return path
+
+
+def _own_copy(stage_root: Path, path: Path) -> Path | None:
+    """`path`'s twin under this run's stage directory (.../stage2/output/checkpoint-12 -> <run>/stage2/output/
+    checkpoint-12), when it is there and whole."""
+    parts = path.parts
+    at = [i for i, part in enumerate(parts) if part == stage_root.name]
+    if not at:
+        return None
+    twin = Path(os.path.abspath(stage_root.joinpath(*parts[at[-1] + 1:])))
+    return twin if twin.is_dir() and not missing_files(twin) else None
 
 
 def resolve_init(recipe, stage: str) -> tuple[str, bool]:

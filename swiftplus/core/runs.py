@@ -94,12 +94,40 @@ def node_marker(recipe, job: str) -> Path:
     return run_root(recipe) / ".nodes" / f"{job}.json"
 
 
+def absolute_run_dir(recipe) -> str:
+    """The run directory as a record of a live process names it (links resolved): the run it belongs to."""
+    return os.path.realpath(run_root(recipe))
+
+
 def within_run(recipe, path: str | Path) -> Path | None:
-    """`path` relative to the recipe's run directory when it lies inside it (else None)."""
-    try:
-        return Path(os.path.abspath(path)).relative_to(os.path.abspath(run_root(recipe)))
-    except ValueError:
-        return None
+    """`path` relative to the recipe's run directory when it lies inside it, as spelt or once links are
+    resolved (else None)."""
+    root = run_root(recipe)
+    for norm in (os.path.abspath, os.path.realpath):
+        try:
+            return Path(norm(path)).relative_to(norm(root))
+        except ValueError:
+            continue
+    return None
+
+
+# A record names what lies inside its run directory relative to that directory ("stage2/output/checkpoint-12"),
+# so a copied or moved run names its own files; what lies outside (a template, a donor, a hub cache) stays
+# absolute. Records written before this are absolute throughout and still read (core/lineage says when one
+# points outside the run).
+
+def record_path(recipe, path: str | Path) -> str:
+    """How a record names a local path: relative to the run directory when inside it, else absolute."""
+    inside = within_run(recipe, path)
+    return inside.as_posix() if inside is not None else str(Path(path).resolve())
+
+
+def recorded_path(recipe, value: str) -> Path:
+    """A path read back from a record: a relative entry lies in the run directory in use now, wherever the
+    run was when it was written; an absolute one is taken as it is. Links are kept (an output directory
+    linked to scratch storage is still the run's)."""
+    path = Path(value)
+    return path if path.is_absolute() else Path(os.path.abspath(run_root(recipe) / path))
 
 
 def rehearsal_dir(recipe) -> Path:
@@ -188,7 +216,7 @@ def append_attempt(directory: Path, entry: dict) -> None:
 
 
 def mark_complete(stage_root: Path, info: dict) -> None:
-    """The last write of a stage: a later stage trusts nothing else."""
+    """The last write of a stage: a later stage trusts nothing else. Paths in `info` are record_path's."""
     write_json_atomic(Path(stage_root) / COMPLETE, info)
 
 
@@ -212,10 +240,10 @@ def safetensors_header_digest(path: Path) -> str:
         return hashlib.sha256(f.read(n)).hexdigest()
 
 
-def model_fingerprint(model_dir: Path) -> dict[str, Any]:
+def model_fingerprint(model_dir: Path, recipe) -> dict[str, Any]:
     """Hashes of a checkpoint's config, index and weight headers: enough to tell two inputs apart."""
     model_dir = Path(model_dir)
-    out: dict[str, Any] = {"path": str(model_dir.resolve())}
+    out: dict[str, Any] = {"path": record_path(recipe, model_dir)}
     for name in ("config.json", "model.safetensors.index.json", "adapter_config.json"):
         if (model_dir / name).is_file():
             out[name] = file_digest(model_dir / name)
@@ -225,12 +253,13 @@ def model_fingerprint(model_dir: Path) -> dict[str, Any]:
     return out
 
 
-def input_hashes(init: str, datasets: list[Path]) -> dict[str, Any]:
+def input_hashes(init: str, datasets: list[Path], recipe) -> dict[str, Any]:
+    """inputs.json: the model a stage starts from and the data it trains on, named as records name paths."""
     init_path = Path(init)
-    model = model_fingerprint(init_path) if init_path.is_dir() else {"hub_id": init}
+    model = model_fingerprint(init_path, recipe) if init_path.is_dir() else {"hub_id": init}
     files = {}
     for p in datasets:
         p = Path(p)
         if p.is_file():
-            files[str(p)] = {"sha256": file_digest(p), "bytes": p.stat().st_size}
+            files[record_path(recipe, p)] = {"sha256": file_digest(p), "bytes": p.stat().st_size}
     return {"init": model, "datasets": files}

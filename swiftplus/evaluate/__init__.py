@@ -1,2 +1,3 @@
-"""EvalScope against an endpoint: config.py (task configs), local_sets.py, run.py, results.py (readers, tables),
-perf.py (evalscope perf)."""
+"""Scoring checkpoints with EvalScope against their endpoints, and `evalscope perf` for throughput.
+
+config.py writes the task configs, local_sets.py checks local sets, run.py runs them, results.py reads the scores."""

@@ -52,7 +52,7 @@ def run_export(loaded: LoadedRecipe, *, dry_run: bool = False, ref: str | None =
     for leftover in (partial, final):  # an interrupted earlier merge; never trusted
         shutil.rmtree(leftover, ignore_errors=True)
     runs.write_record(root, recipe_data=loaded.data, argv=argv, env=runs.recorded_env(env, dict(os.environ)),
-                      versions=versions(), inputs=runs.input_hashes(adapters, []))
+                      versions=versions(), inputs=runs.input_hashes(adapters, [], recipe))
     log = root / "export.log"
     print(f"swiftplus: merging {adapters} -> {final} (log: {log})", flush=True)
     rc, _ = process.run(argv, env=env, log=log)
@@ -63,7 +63,8 @@ def run_export(loaded: LoadedRecipe, *, dry_run: bool = False, ref: str | None =
     if missing:
         raise UserError(f"swift export exited 0 but {partial} lacks {', '.join(missing)}; see {log}")
     partial.replace(final)
-    runs.mark_complete(root, {"stage": EXPORT, "checkpoint": str(final.resolve()), "adapters": adapters,
+    runs.mark_complete(root, {"stage": EXPORT, "checkpoint": runs.record_path(recipe, final),
+                              "adapters": runs.record_path(recipe, adapters),
                               "completed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     print(f"swiftplus: export complete: {final}", flush=True)
     return 0

@@ -18,9 +18,11 @@ from swiftplus.train.loss_plot import read_series
 
 
 def _source_state(recipe: Recipe, source: str | None) -> dict:
-    """What a source's scores depend on: the served checkpoint and when its stage completed."""
+    """What a source's scores depend on: the served checkpoint and when its stage completed. Checkpoints in the
+    run are named relative to it, so a copied or moved run keeps its scores."""
     served = served_model(recipe, source)
-    state = {"source": source, "model": served.model, "adapters": served.adapters, "swift": served.swift}
+    state = {"source": source, "model": _in_run(recipe, served.model), "adapters": _in_run(recipe, served.adapters),
+             "swift": served.swift}
     if served.source == stages.GRAFT or stages.host_name(recipe, served.source):
         marker = Path(served.model) / GRAFT_MARKER
         state["marker"] = marker.read_text() if marker.is_file() else None
@@ -30,6 +32,11 @@ def _source_state(recipe: Recipe, source: str | None) -> dict:
     elif served.source != "path":
         state["complete"] = runs.read_complete(runs.stage_dir(recipe, served.source))
     return state
+
+
+def _in_run(recipe: Recipe, model: str | None) -> str | None:
+    inside = runs.within_run(recipe, model) if model else None
+    return inside.as_posix() if inside is not None else model
 
 
 def eval_fingerprint(recipe: Recipe, sources: list[str | None]) -> str:

@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from swiftplus.core.errors import UserError
+from swiftplus.recipe.bounded_yaml import parse
 from swiftplus.recipe.check import Problem, check_flags_raw
 from swiftplus.recipe.schema import Recipe
 from swiftplus.recipe.wiring import check_wiring
@@ -64,8 +65,7 @@ def _read_yaml(path: Path, problems: list[Problem]) -> tuple[Any, dict]:
     except OSError as e:
         raise UserError(f"{path}: cannot read the recipe ({e.strerror})") from None
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data, node = parse(text, str(path))  # refuses an alias bomb before anything below walks it
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -143,7 +143,7 @@ def apply_override(data: dict, expr: str, problems: list[Problem]) -> None:
         problems.append(Problem((), "an override must look like section.key=value (e.g. stage1.learning_rate=2e-5)", where))
         return
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = parse(raw, where, lines=False)[0] if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     node = data

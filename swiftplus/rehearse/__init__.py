@@ -1,3 +1,4 @@
-"""`swiftplus rehearse RECIPE`: the recipe's whole pipeline on tiny models of its own families, with its own
-settings, in minutes: command.py (the rehearsal recipe and its substitutions), samples.py (the data it trains
-on), table.py (the step table and report), estimate.py (the doctor's memory estimates), run.py (the shell)."""
+"""The recipe's whole pipeline on tiny models of its own families, with its own settings, in minutes.
+
+`swiftplus rehearse RECIPE`: command.py makes the rehearsal recipe and its substitutions, samples.py the data it
+trains on, run.py carries it out and table.py gives the verdict beside estimate.py's memory estimates."""

@@ -1,3 +1,4 @@
-"""`swift deploy`: which checkpoint is served and its argv (command.py), the server's start, readiness and
-stop (server.py), `swiftplus deploy` itself (run.py), and the endpoint a client uses, with the record of a
-detached one (endpoint.py)."""
+"""Serving a checkpoint with `swift deploy`, and the endpoint a client uses.
+
+command.py decides which checkpoint is served and its argv, server.py starts it, waits for it and stops it,
+run.py is `swiftplus deploy` itself and endpoint.py the client's view, with the record of a detached one."""

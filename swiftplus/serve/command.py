@@ -62,11 +62,9 @@ def served_model(recipe: Recipe, source: str | None = None) -> ServedModel:
         raise UserError(f"cannot deploy from {source}: the recipe has no {source} section")
     if source == GRAFT:
         return ServedModel(GRAFT, str(runs.stage_dir(recipe, GRAFT)), None, True)
-    if source == EXPORT:
-        done = runs.read_complete(runs.stage_dir(recipe, EXPORT))
-        path = done.get("checkpoint") if done else None
-        return ServedModel(EXPORT, path or "<export: merged model>", None, bool(path))
     ckpt = lineage.final_checkpoint(recipe, source)
+    if source == EXPORT:
+        return ServedModel(EXPORT, str(ckpt) if ckpt else "<export: merged model>", None, ckpt is not None)
     placeholder = f"<{source}: final checkpoint>"
     if source == LORA:
         base, ok = resolve_init(recipe, LORA)

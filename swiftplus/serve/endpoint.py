@@ -2,7 +2,8 @@
 
 runs/<name>/deploy/server.json is trusted only while its process lives. The pid's start time is recorded
 too, so a later process that merely got the same pid is never taken for the server (and never killed
-by `--stop`).
+by `--stop`). It describes a live process, so its paths are absolute; the run directory it was written for
+is recorded as well, so a copy of the run never takes the original's endpoint for its own (nor stops it).
 """
 from __future__ import annotations
 
@@ -53,8 +54,15 @@ def read_record(recipe: Recipe) -> dict | None:
         alive = False
     if alive and data.get("create_time") is not None and _start_time(pid) != data["create_time"]:
         alive = False  # the pid was reused by another process
-    data["alive"] = alive
+    data["other_run"] = _other_run(recipe, data)
+    data["alive"] = alive and data["other_run"] is None
     return data
+
+
+def _other_run(recipe: Recipe, data: dict) -> str | None:
+    """The run directory a copied record was written for, when that is not this one."""
+    written_for = data.get("run_dir")
+    return written_for if isinstance(written_for, str) and written_for != runs.absolute_run_dir(recipe) else None
 
 
 def write_record(recipe: Recipe, server) -> Path:
@@ -62,6 +70,7 @@ def write_record(recipe: Recipe, server) -> Path:
     written: clients take it from the recipe or SWIFTPLUS_API_KEY, as the server did."""
     path = runs.server_record(recipe)
     data = {**asdict(server.endpoint), "api_key": None, "pgid": server.pgid, "host": server.launch.host,
+            "run_dir": runs.absolute_run_dir(recipe),
             "argv": server.launch.argv, "create_time": _start_time(server.pid), "machine": socket.gethostname(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     runs.write_json_atomic(path, data)
@@ -74,6 +83,10 @@ def stop_recorded(recipe: Recipe) -> str:
     rec = read_record(recipe)
     if rec is None:
         return f"no detached endpoint is recorded for {recipe.name} ({path} does not exist)"
+    if rec["other_run"]:
+        path.unlink(missing_ok=True)
+        return (f"{path} was copied from {rec['other_run']} and records that run's endpoint, which is left alone; "
+                f"removed the copy's record")
     if not rec["alive"]:
         pgid = rec.get("pgid")
         left = isinstance(pgid, int) and rec.get("machine") == socket.gethostname() and group_running(pgid)

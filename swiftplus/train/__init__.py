@@ -1,2 +1,3 @@
-"""`swift sft` stages: command.py (argv + env), state.py (stage decisions), run.py (the shell), checkpoints,
-topology (NNODES / Slurm / MLP), loss_plot."""
+"""Training stages (stage 1, stage 2, LoRA) through `swift sft`: command.py the argv, run.py the shell.
+
+state.py decides what a stage does, topology.py where this node sits (NNODES / Slurm / MLP), loss_plot.py the curve."""

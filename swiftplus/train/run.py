@@ -111,7 +111,7 @@ def run_stage(loaded: LoadedRecipe, stage: str, *, resume: bool = False, dry_run
         shutil.rmtree(run.output, ignore_errors=True)
     datasets = prepare_datasets(loaded.recipe, stage, run.root, run.record, run.model, environ)
     runs.write_record(run.record, recipe_data=loaded.data, argv=run.argv, env=runs.recorded_env(run.env, environ),
-                      versions=versions(), inputs=runs.input_hashes(run.model, datasets))
+                      versions=versions(), inputs=runs.input_hashes(run.model, datasets, loaded.recipe))
     started = time.time()
     runs.append_attempt(run.record, {"event": run.decision.action, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                      "resume_from": run.decision.resume_from, "node_rank": run.node_rank,
@@ -136,7 +136,7 @@ def run_stage(loaded: LoadedRecipe, stage: str, *, resume: bool = False, dry_run
     if run.node_rank > 0:
         print(f"swiftplus: {stage} finished on node {run.node_rank}; node 0 records completion", flush=True)
         return 0
-    info = completion(run.output, stage)
+    info = completion(run.output, stage, loaded.recipe)
     runs.mark_complete(run.root, info)
     print(f"swiftplus: {stage} complete: {info['checkpoint']}", flush=True)
     return 0

@@ -13,7 +13,7 @@ from swiftplus.core import checkpoints, runs
 from swiftplus.core.checkpoints import Checkpoint
 from swiftplus.core.errors import UserError
 from swiftplus.core.hub import is_hub_id
-from swiftplus.core.lineage import final_checkpoint, init_source
+from swiftplus.core.lineage import final_checkpoint, init_source, recorded_checkpoint
 from swiftplus.core.stages import GRAFT, step_command
 from swiftplus.recipe.schema import Recipe
 
@@ -100,10 +100,11 @@ def init_model(recipe: Recipe, stage: str, ref: str) -> str:
         raise UserError(f"{stage}.init: best: {src.stage} recorded no best checkpoint (that needs a val_dataset, "
                         f"eval_steps and metric_for_best_model in {src.stage}). Use init: {src.stage} for its "
                         f"final checkpoint.")
-    if not Path(chosen).is_dir():
-        raise UserError(f"{stage} starts from {chosen} ({src.stage}'s {key.replace('_', ' ')}), which no longer "
+    path = recorded_checkpoint(recipe, src.stage, chosen)
+    if not path.is_dir():
+        raise UserError(f"{stage} starts from {path} ({src.stage}'s {key.replace('_', ' ')}), which no longer "
                         f"exists. Restore it, or delete {prev.root} and run {src.stage} again.")
-    return chosen
+    return str(path)
 
 
 def _explicit_init(value: str, stage: str) -> str:
@@ -117,8 +118,9 @@ def _explicit_init(value: str, stage: str) -> str:
     return value  # a hub id: swift fetches it
 
 
-def completion(output_dir: Path, stage: str) -> dict:
-    """complete.json's content once swift exited 0; a UserError when the final checkpoint is not whole."""
+def completion(output_dir: Path, stage: str, recipe: Recipe) -> dict:
+    """complete.json's content once swift exited 0; a UserError when the final checkpoint is not whole.
+    Checkpoints are named relative to the run directory (runs.record_path), so a copy hands on its own."""
     final = checkpoints.last_saved(output_dir)
     if final is None:
         raise UserError(f"swift exited 0 but {output_dir} holds no saved checkpoint, so {stage} is not complete. "
@@ -132,6 +134,8 @@ def completion(output_dir: Path, stage: str) -> dict:
         raise UserError(f"swift exited 0 but the final checkpoint {final.path} lacks {', '.join(missing)}, so "
                         f"{stage} is not complete.")
     best = checkpoints.best_checkpoint(final.path)
-    return {"stage": stage, "checkpoint": str(final.path.resolve()), "step": final.step,
-            "best_checkpoint": str(best.resolve()) if best else None, "adapter": final.is_adapter,
+    # named by where the stage writes them (output_dir is the run's, even when linked to other storage)
+    return {"stage": stage, "checkpoint": runs.record_path(recipe, Path(output_dir) / final.path.name),
+            "step": final.step, "adapter": final.is_adapter,
+            "best_checkpoint": runs.record_path(recipe, Path(output_dir) / best.name) if best else None,
             "completed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

@@ -4,7 +4,7 @@ import json
 import yaml
 
 from swiftplus.core import runs
-from tests.helpers import write_safetensors
+from tests.helpers import RunAt, write_safetensors
 
 
 def test_recorded_env_keeps_what_steers_training_and_drops_secrets():
@@ -23,16 +23,16 @@ def test_input_hashes_tell_models_and_datasets_apart(tmp_path):
     write_safetensors(model / "model.safetensors", ("x", "y"))
     data = tmp_path / "d.jsonl"
     data.write_text('{"messages": []}\n')
-    first = runs.input_hashes(str(model), [data, tmp_path / "absent.jsonl"])
+    first = runs.input_hashes(str(model), [data, tmp_path / "absent.jsonl"], RunAt(tmp_path / "run"))
     assert set(first["init"]) == {"path", "config.json", "safetensors_headers"}
     assert list(first["datasets"]) == [str(data)] and first["datasets"][str(data)]["bytes"] == 17
     write_safetensors(model / "model.safetensors", ("x", "z"))  # another tensor name: another header
     data.write_text('{"messages": [1]}\n')
-    second = runs.input_hashes(str(model), [data])
+    second = runs.input_hashes(str(model), [data], RunAt(tmp_path / "run"))
     assert first["init"]["config.json"] == second["init"]["config.json"]
     assert first["init"]["safetensors_headers"] != second["init"]["safetensors_headers"]
     assert first["datasets"][str(data)]["sha256"] != second["datasets"][str(data)]["sha256"]
-    assert runs.input_hashes("Qwen/Qwen3-8B", [])["init"] == {"hub_id": "Qwen/Qwen3-8B"}
+    assert runs.input_hashes("Qwen/Qwen3-8B", [], RunAt(tmp_path / "run"))["init"] == {"hub_id": "Qwen/Qwen3-8B"}
 
 
 def test_write_record_and_attempts(tmp_path):
@@ -63,3 +63,16 @@ def test_a_recorded_recipe_never_holds_a_key(tmp_path):
     recorded = yaml.safe_load(text)
     assert recorded["deploy"] == {"api_key": "***", "port": 8001} and recorded["eval"]["vlmevalkit"]["key"] == "EMPTY"
     assert data["deploy"]["api_key"] == "s3cret"  # the recipe in memory is untouched
+
+
+def test_records_name_what_lies_inside_the_run_relative_to_it(tmp_path):
+    """So a copied or moved run names its own files; what lies outside (a donor, a hub cache) stays absolute."""
+    run = RunAt(tmp_path / "run")
+    assert runs.record_path(run, tmp_path / "run/stage2/output/checkpoint-6") == "stage2/output/checkpoint-6"
+    assert runs.record_path(run, tmp_path / "donor") == str((tmp_path / "donor").resolve())
+    moved = RunAt(tmp_path / "elsewhere")
+    assert runs.recorded_path(moved, "stage2/output/checkpoint-6") == (tmp_path / "elsewhere/stage2/output/checkpoint-6")
+    assert str(runs.recorded_path(moved, "/abs/ckpt")) == "/abs/ckpt"  # outside, or an old record: as it is
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")  # a run reached through a link still holds its files
+    assert runs.record_path(RunAt(tmp_path / "link"), tmp_path / "real/stage1") == "stage1"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_cli
+from tests.helpers import handed_on, run_cli
 from tests.train import e2e
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ def _ok(r) -> None:
 
 
 def _checkpoint(tmp_path: Path, stage: str) -> Path:
-    return Path(json.loads((tmp_path / "runs" / stage / "complete.json").read_text())["checkpoint"])
+    return handed_on(tmp_path / "runs", stage)
 
 
 def _ask(endpoint, content) -> dict:

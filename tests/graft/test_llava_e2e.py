@@ -10,7 +10,7 @@ import pytest
 from swiftplus.graft.safetensors_io import scan_checkpoint
 from swiftplus.graft.vllm_names import as_vllm_names, check_llava_names, skipped_by_vllm
 from tests.graft.test_graft_swift import _ask
-from tests.helpers import assert_none_left, run_cli
+from tests.helpers import assert_none_left, handed_on, run_cli
 from tests.train.e2e import group_of, load_tensors
 
 pytestmark = pytest.mark.slow
@@ -93,7 +93,7 @@ def test_graft_train_serve_evaluate(built, tmp_path, chat):
     assert report["vision_reachability"]["ok"] and report["swift"]["swift_model_type"] == f"llava_{chat}"
     cfg = json.loads((graft_dir / "config.json").read_text())
 
-    ckpt = {s: Path(json.loads((root / s / "complete.json").read_text())["checkpoint"]) for s in ("stage1", "stage2")}
+    ckpt = {s: handed_on(root, s) for s in ("stage1", "stage2")}
     for path in [graft_dir, *ckpt.values()]:  # what swift saves keeps the names vLLM loads
         check = check_llava_names(list(scan_checkpoint(path)), json.loads((path / "config.json").read_text()))
         assert check["ok"], (path, check["problems"])

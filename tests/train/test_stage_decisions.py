@@ -8,7 +8,7 @@ from swiftplus.core.errors import UserError
 from swiftplus.recipe.load import load_recipe
 from swiftplus.train.run import prepare
 from swiftplus.train.state import completion, decide, init_model, stage_state
-from tests.helpers import link_last, make_checkpoint, write_safetensors
+from tests.helpers import RunAt, link_last, make_checkpoint, write_safetensors
 
 
 @pytest.fixture
@@ -104,8 +104,9 @@ def test_stage2_starts_from_stage1_final_or_best_checkpoint(recipe_file, tmp_pat
     best = make_checkpoint(out, 2)
     final = make_checkpoint(out, 4, best=str(best))
     link_last(out, 4)
-    info = completion(out, "stage1")
-    assert info["checkpoint"] == str(final.resolve()) and info["best_checkpoint"] == str(best.resolve())
+    info = completion(out, "stage1", RunAt(tmp_path / "runs"))
+    # named relative to the run directory, so a copy of the run hands on its own checkpoints
+    assert info["checkpoint"] == "stage1/output/checkpoint-4" and info["best_checkpoint"] == "stage1/output/checkpoint-2"
     assert info["step"] == 4 and info["adapter"] is False
     runs.mark_complete(tmp_path / "runs/stage1", info)
     loaded = load_recipe(str(recipe_file))
@@ -121,7 +122,7 @@ def test_best_without_a_best_checkpoint_is_an_error_not_a_silent_fallback(recipe
     out = tmp_path / "runs/stage1/output"
     make_checkpoint(out, 4)
     link_last(out, 4)
-    runs.mark_complete(tmp_path / "runs/stage1", completion(out, "stage1"))
+    runs.mark_complete(tmp_path / "runs/stage1", completion(out, "stage1", RunAt(tmp_path / "runs")))
     loaded = load_recipe(str(recipe_file), ["stage2.init=best", *EVALUATES])
     with pytest.raises(UserError, match="recorded no best checkpoint"):
         init_model(loaded.recipe, "stage2", "r")
@@ -169,10 +170,10 @@ def test_completion_needs_weights_and_config(tmp_path, kwargs, missing):
     link_last(out, 3)
     if missing:
         with pytest.raises(UserError) as e:
-            completion(out, "stage1")
+            completion(out, "stage1", RunAt(tmp_path))
         assert all(m in str(e.value) for m in missing)
     else:
-        assert completion(out, "stage1")["step"] == 3
+        assert completion(out, "stage1", RunAt(tmp_path))["step"] == 3
 
 
 def test_completion_checks_every_shard_of_an_index(tmp_path):
@@ -183,15 +184,15 @@ def test_completion_checks_every_shard_of_an_index(tmp_path):
     write_safetensors(ckpt / "model-00001-of-00002.safetensors")
     link_last(out, 5)
     with pytest.raises(UserError, match="model-00002-of-00002.safetensors"):
-        completion(out, "stage1")
+        completion(out, "stage1", RunAt(tmp_path))
     write_safetensors(ckpt / "model-00002-of-00002.safetensors")
-    assert completion(out, "stage1")["checkpoint"] == str(ckpt.resolve())
+    assert completion(out, "stage1", RunAt(tmp_path))["checkpoint"] == "output/checkpoint-5"
 
 
 def test_completion_without_any_checkpoint(tmp_path):
     (tmp_path / "output").mkdir()
     with pytest.raises(UserError, match="no saved checkpoint"):
-        completion(tmp_path / "output", "stage1")
+        completion(tmp_path / "output", "stage1", RunAt(tmp_path))
 
 
 def test_save_strategy_no_is_refused_at_validate(recipe_file):
@@ -242,7 +243,7 @@ def test_completion_agrees_with_swifts_own_last_checkpoint(tmp_path):
     (out / "logging.jsonl").write_text(json.dumps({"loss": 1.0, "global_step/max_steps": "6/6"}) + "\n"
                                        + json.dumps({"last_model_checkpoint": str(out / "checkpoint-6")}) + "\n")
     with pytest.raises(UserError, match="reported .*checkpoint-6.* is checkpoint-4"):
-        completion(out, "stage1")
+        completion(out, "stage1", RunAt(tmp_path))
     with open(out / "logging.jsonl", "a") as f:  # a resumed attempt appends its own summary
         f.write(json.dumps({"last_model_checkpoint": str(out / "last-checkpoint")}) + "\n")
-    assert completion(out, "stage1")["step"] == 4
+    assert completion(out, "stage1", RunAt(tmp_path))["step"] == 4

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, run_cli
+from tests.helpers import REPO, handed_on, run_cli
 
 from . import e2e
 
@@ -57,8 +57,9 @@ def test_stage1_then_stage2_through_make(tmp_path, tiny_vlm, images):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     s1 = tmp_path / "runs/stage1"
     done1 = complete(s1)
-    ckpt1 = Path(done1["checkpoint"])
-    assert ckpt1 == (s1 / "output/checkpoint-2").resolve() and done1["step"] == 2
+    assert done1["checkpoint"] == "stage1/output/checkpoint-2" and done1["step"] == 2  # relative: a copy is whole
+    ckpt1 = handed_on(tmp_path / "runs", "stage1")
+    assert ckpt1 == (s1 / "output/checkpoint-2").resolve()
     changed = e2e.changed_by_group(tiny_vlm, ckpt1)
     assert changed["vision"][0] == 0 and changed["llm"][0] == 0, changed  # bit-identical to the init
     assert changed["projector"][0] == changed["projector"][1] > 0, changed
@@ -85,9 +86,20 @@ def test_stage1_then_stage2_through_make(tmp_path, tiny_vlm, images):
     s2 = tmp_path / "runs/stage2"
     argv2 = json.loads((s2 / "argv.json").read_text())
     assert argv2[argv2.index("--model") + 1] == str(ckpt1)  # found from stage 1's marker, not typed
-    changed = e2e.changed_by_group(ckpt1, Path(complete(s2)["checkpoint"]))
+    changed = e2e.changed_by_group(ckpt1, handed_on(tmp_path / "runs", "stage2"))
     assert all(c == n > 0 for c, n in changed.values()), changed  # every tensor of every group moved
     assert (s2 / "loss.png").is_file()
+
+    # the run directory moves whole: the moved run plans and serves its own checkpoints, not the old paths
+    moved = tmp_path / "moved"
+    (tmp_path / "runs").rename(moved)
+    r = run_cli("plan", str(recipe), "--set", f"run_dir={moved}", "--stage", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    argv = json.loads(r.stdout)[0]["argv"]
+    assert argv[argv.index("--model") + 1] == str(moved / "stage1/output/checkpoint-2")
+    r = run_cli("deploy", str(recipe), "--from", "stage2", "--set", f"run_dir={moved}", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert f"--model {moved / 'stage2/output/checkpoint-2'}" in r.stdout and "warning" not in r.stderr
 
 
 def test_two_nodes_on_loopback(tmp_path, tiny_vlm, images):
@@ -104,7 +116,7 @@ def test_two_nodes_on_loopback(tmp_path, tiny_vlm, images):
     assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-3000:] for o in outs)
     s1 = tmp_path / "runs/stage1"
     assert [p.name for p in (s1 / "output").glob("checkpoint-*")] == ["checkpoint-2"]
-    assert complete(s1)["checkpoint"] == str((s1 / "output/checkpoint-2").resolve())
+    assert complete(s1)["checkpoint"] == "stage1/output/checkpoint-2"
     log0 = (s1 / "train.log").read_text()
     assert "world_size: 2" in log0 and "--nnodes 2 --node_rank 0 --master_addr 127.0.0.1" in log0
     log1 = (s1 / "node-1/train.log").read_text()
@@ -172,7 +184,7 @@ def test_lora_trains_exports_and_the_merged_model_loads(tmp_path, tiny_vlm, imag
     r = run_cli("train", str(recipe), "--stage", "lora")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     done = complete(tmp_path / "runs/lora")
-    adapter = Path(done["checkpoint"])
+    adapter = handed_on(tmp_path / "runs", "lora")
     assert done["adapter"] and (adapter / "adapter_config.json").is_file()
     cfg = json.loads((adapter / "adapter_config.json").read_text())
     assert cfg["r"] == 4 and cfg["lora_alpha"] == 8 and cfg["lora_dropout"] == 0.05
@@ -183,7 +195,8 @@ def test_lora_trains_exports_and_the_merged_model_loads(tmp_path, tiny_vlm, imag
     r = run_cli("export", str(recipe))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     export = tmp_path / "runs/export"
-    merged = Path(complete(export)["checkpoint"])
+    assert complete(export)["checkpoint"] == "export/output" and complete(export)["adapters"] == done["checkpoint"]
+    merged = handed_on(tmp_path / "runs", "export")
     assert merged == (export / "output").resolve() and not (export / "output.partial").exists()
     r = run_cli("export", str(recipe))
     assert r.returncode == 0 and "already complete" in r.stdout
