@@ -200,6 +200,9 @@ def test_the_literal_finder_finds_a_planted_family_name():
 
 
 def test_only_a_family_spells_its_model_type_and_template_names():
+    """A module that needs a family's ms-swift model type, template or template model_type asks the family
+    (swiftplus.graft.families, or core.families below graft/); SPELL_FAMILY_NAMES lists who may spell them, and why.
+    A literal equal to a name counts; prose that mentions one (docstrings, messages) does not."""
     names = family_names()
     found = [f"{path.relative_to(REPO)}:{line}: {value!r}" for name, path in MODULES.items()
              if not any(name == owner or name.startswith(owner + ".") for owner in SPELL_FAMILY_NAMES)
