@@ -1,9 +1,9 @@
 """Parameter counts from config.json, and the bytes they become on disk and in device memory (pure).
 
-Counts follow the architectures the graft families and fixtures implement (vision towers and projectors in
-estimate_vision.py; Llama/Qwen2/Qwen3 decoders here); tests hold them to the exact tensor lists of the
-fixtures and of their grafts, and to the published sizes of the shipped recipes' real models. Nothing here
-reads weights.
+Counts are the families' own (swiftplus/graft/families: each counts the checkpoints of its model types, from
+the shared building blocks in sizes.py); a config no family counts is a decoder alone. Tests hold them to the
+exact tensor lists of the fixtures and of their grafts, and to the published sizes of the shipped recipes' real
+models. Nothing here reads weights.
 
 Memory accounting (per device) follows ZeRO (Rajbhandari et al., 2020, sec. 3): mixed-precision Adam
 keeps 2 bytes of weights, 2 of gradients and 12 of fp32 master weights + moments per trainable
@@ -19,8 +19,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from swiftplus.doctor import estimate_vision as vis
-from swiftplus.doctor.estimate_vision import image_patches, vision_dims, vision_params  # noqa: F401 (re-exported)
+from swiftplus.graft.families import Family, family_by_name, family_for, sizing
+from swiftplus.graft.families.sizes import Params, decoder_params, text_config  # noqa: F401 (re-exported)
 
 GB = 1e9
 GIB = 2**30
@@ -30,98 +30,54 @@ ACTIVATION_VALUES = 17  # per token per hidden unit per layer, without recomputa
 DEVICE_OVERHEAD_BYTES = 2 * GIB  # CUDA context, allocator fragmentation, communication buckets
 ACTIVATIONS = "activations"
 LORA_LINEARS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-QK_NORM = ("qwen3", "qwen2_5_vl_qwen3")  # decoder model_types with q_norm / k_norm (Qwen3's, and its host's)
-LLAVA = "llava"  # graft family names, as swiftplus/graft/families spells them
-TEMPLATE_DECODER_FAMILIES = ("qwen2_5_vl", "qwen3_vl")  # host the donor in the template's own decoder
 
 
-@dataclass(frozen=True)
-class Params:
-    """A model's parameters by part: what stage 1 (aligner) and stage 2 (all) train differ by part."""
-
-    vision: int = 0  # vision tower
-    aligner: int = 0  # projector / merger / connector (SigLIP / CLIP: the contrastive projections and scale)
-    llm: int = 0  # decoder, embeddings and lm_head (SigLIP / CLIP: the text tower)
-
-    @property
-    def total(self) -> int:
-        return self.vision + self.aligner + self.llm
-
-
-def text_config(cfg: dict) -> dict:
-    """The decoder's config: `text_config` when nested (tie_word_embeddings may sit on the top level)."""
-    text = cfg.get("text_config")
-    if not isinstance(text, dict):
-        return cfg
-    merged = dict(text)
-    if "tie_word_embeddings" in cfg and "tie_word_embeddings" not in text:
-        merged["tie_word_embeddings"] = cfg["tie_word_embeddings"]
-    return merged
-
-
-def decoder_params(cfg: dict) -> int:
-    """Embeddings + layers + final norm + lm_head (unless tied) of a Llama / Qwen2 / Qwen3 decoder."""
-    t = text_config(cfg)
-    h, layers, vocab = t["hidden_size"], t["num_hidden_layers"], t["vocab_size"]
-    heads = t["num_attention_heads"]
-    kv = t.get("num_key_value_heads") or heads
-    hd = t.get("head_dim") or h // heads
-    kind = str(t.get("model_type") or cfg.get("model_type", ""))
-    bias = t.get("attention_bias", kind.startswith("qwen2"))  # Qwen2's q/k/v carry biases without saying so
-    attn = h * heads * hd + 2 * h * kv * hd + heads * hd * h + (heads * hd + 2 * kv * hd if bias else 0)
-    if kind.startswith(QK_NORM):
-        attn += 2 * hd  # q_norm, k_norm
-    layer = attn + 3 * h * t["intermediate_size"] + 2 * h
-    head = 0 if t.get("tie_word_embeddings", False) else vocab * h
-    return vocab * h + layers * layer + h + head
-
-
-def aligner_params(cfg: dict, out_hidden: int | None = None) -> int:
-    """The projector from vision features to the decoder's hidden size (`out_hidden`: a donor's, after a graft)."""
-    if vis.kind(cfg) in vis.CONTRASTIVE:  # no decoder to project to
-        return vis.contrastive_head_params(cfg)
-    return vis.aligner_params(cfg, out_hidden or text_config(cfg)["hidden_size"])
+def _sizer(cfg: dict) -> Family | None:
+    """The family that counts this config; None for a decoder alone. A vision model no family counts is refused
+    (ValueError), not sized as a decoder."""
+    family = sizing(cfg)
+    if family is None and cfg.get("vision_config"):
+        raise ValueError(f"model_type {cfg.get('model_type')!r}: no family under swiftplus/graft/families counts it")
+    return family
 
 
 def model_params(cfg: dict) -> Params:
-    if vis.kind(cfg) in vis.CONTRASTIVE:  # SigLIP / CLIP: a text tower where a VLM has its decoder
-        return Params(vision_params(cfg), aligner_params(cfg), vis.contrastive_text_params(cfg))
-    return Params(vision_params(cfg), aligner_params(cfg), decoder_params(cfg))
+    family = _sizer(cfg)
+    return family.params(cfg) if family else Params(llm=decoder_params(cfg))
 
 
-def graft_family(template: dict) -> str:
-    """The graft family that takes a template when the recipe names none (graft.families.family_for's choice
-    with host: template), for callers that only have configs."""
-    return {"smolvlm": "smolvlm", "siglip": "llava", "clip": "llava", "qwen3_vl": "qwen3_vl"}.get(
-        vis.kind(template), "qwen2_5_vl")
+def vision_params(cfg: dict) -> int:
+    """The vision tower without its projector (0 for a text-only model)."""
+    family = _sizer(cfg)
+    return family.vision_params(cfg) if family else 0
 
 
-def grafted_vision(template: dict, donor: dict, family: str | None = None) -> dict:
-    """The config whose vision side the graft writes: the template's, or for the llava family the llava-hf
-    config it rewrites the template's tower into."""
-    return vis.as_llava(template, donor) if (family or graft_family(template)) == LLAVA else template
+def vision_dims(cfg: dict) -> tuple[int, int, int]:
+    """(hidden size, layers, patches per image token) of a config's vision tower; zeros for a text model."""
+    family = _sizer(cfg)
+    return family.vision_dims(cfg) if family else (0, 0, 0)
 
 
-def grafted_params(template: dict, donor: dict, family: str | None = None) -> Params:
-    """What graft/ writes with `family` (a graft family's name; default: the template's own). llava: the
-    template's tower as LLaVA keeps it (no SigLIP pooling head), a new two-layer projector, the donor's
-    decoder as it is. The others: the template's vision tower; its projector re-sized to the donor's hidden
-    size (and deepstack taps cut to the donor's layers); the donor's sizes in the template's decoder
-    architecture where the family hosts the donor there (qwen2_5_vl: q/k/v biases, no QK-norm), else the
-    donor's own (qwen2_5_vl_qwen3, and SmolVLM's plugin decoder, which is Qwen3's)."""
-    family = family or graft_family(template)
-    if family == LLAVA:
-        return model_params(vis.as_llava(template, donor))
-    text = dict(text_config(donor))
-    if family in TEMPLATE_DECODER_FAMILIES:
-        text["model_type"] = text_config(template).get("model_type") or template.get("model_type")
-        text.pop("attention_bias", None)  # a donor's setting, not the host decoder's
-    host = dict(template)
-    vision = dict(template.get("vision_config") or {})
-    if vision.get("deepstack_visual_indexes"):
-        vision["deepstack_visual_indexes"] = vision["deepstack_visual_indexes"][: text["num_hidden_layers"]]
-        host["vision_config"] = vision
-    return Params(vision_params(template), aligner_params(host, text["hidden_size"]), decoder_params(text))
+def image_patches(cfg: dict) -> int:
+    """Patches every image becomes in a fixed-resolution tower (LLaVA's: the processor resizes each image to
+    image_size; CLIP adds its class token); 0 where the image's size sets them (Qwen-VL, SmolVLM's tiles)."""
+    family = _sizer(cfg)
+    return family.image_patches(cfg) if family else 0
+
+
+def grafted_config(template: dict, donor: dict, family: str | Family | None = None) -> dict:
+    """The config graft/ writes for this pair with `family` (a family or its name; default: the one the graft picks
+    for the template), as far as the counts read it: the family's own rewrite."""
+    if not isinstance(family, Family):
+        family = family_by_name(family) if family else family_for(template)
+    return family.sized_config(template, donor)
+
+
+def grafted_params(template: dict, donor: dict, family: str | Family | None = None) -> Params:
+    """What graft/ writes: the template's vision tower (llava: as LLaVA keeps it, no SigLIP pooling head), its
+    projector sized to the donor (deepstack taps cut to the donor's layers), the donor's decoder as the family
+    hosts it (qwen2_5_vl: q/k/v biases, no QK-norm)."""
+    return model_params(grafted_config(template, donor, family))
 
 
 def lora_params(cfg: dict, rank: int, targets) -> int:

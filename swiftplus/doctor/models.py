@@ -12,7 +12,7 @@ from swiftplus.core.errors import UserError
 from swiftplus.core.lineage import init_source
 from swiftplus.core.stages import EXPORT, GRAFT, LORA
 from swiftplus.doctor import estimate as est
-from swiftplus.graft.families import family_for
+from swiftplus.graft.families import Family, family_for
 from swiftplus.recipe.schema import Recipe
 from swiftplus.serve import command as serve_command
 
@@ -53,17 +53,18 @@ def model_of(info: ModelInfo) -> Model | None:
 
 
 def _sized(make: Callable[[], Model]) -> Model | None:
-    """None for a config.json the estimator cannot read (a family it does not know, a partial file)."""
+    """None for a config.json the estimator cannot read (a family it does not know, a partial file, a pair the
+    family's rewrite refuses)."""
     try:
         return make()
-    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, UserError):
         return None
 
 
-def _grafted(template: dict, donor: dict, family: str, what: str) -> Model:
-    vision = est.grafted_vision(template, donor, family)
-    return Model(est.grafted_params(template, donor, family), est.text_config(donor),
-                 est.dtype_bytes(donor.get("torch_dtype")), what, est.vision_dims(vision), est.image_patches(vision))
+def _grafted(template: dict, donor: dict, family: Family, what: str) -> Model:
+    written = est.grafted_config(template, donor, family)
+    return Model(est.model_params(written), est.text_config(donor), est.dtype_bytes(donor.get("torch_dtype")), what,
+                 est.vision_dims(written), est.image_patches(written))
 
 
 def model_for(recipe: Recipe, stage: str, lookup: Lookup) -> Model | None:
@@ -76,7 +77,7 @@ def model_for(recipe: Recipe, stage: str, lookup: Lookup) -> Model | None:
         if template is None or donor is None:
             return None
         try:  # the family graft/ will pick: graft.family, else the first that takes the template with graft.host
-            family = family_for(template, host=recipe.graft.host, name=recipe.graft.family).name
+            family = family_for(template, host=recipe.graft.host, name=recipe.graft.family)
         except UserError:
             return None
         what = f"graft of {recipe.graft.template} + {recipe.graft.donor}"

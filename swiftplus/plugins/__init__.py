@@ -17,10 +17,3 @@ def plugin_paths(names: list[str]) -> list[str]:
     """The files a recipe's `plugins:` names, as swift's --external_plugins takes them."""
     return [str(PLUGINS_DIR / f"{name}.py") for name in names]
 
-
-# Model types registered here that vLLM cannot build, and what to use instead. vLLM constructs each
-# architecture from its own registry (vllm/model_executor/models/registry.py), not from transformers.
-VLLM_CANNOT_LOAD = {
-    "smolvlm_qwen3": "vLLM's Idefics3 implementation builds a Llama decoder, which has no slot for Qwen3's "
-                     "q_norm/k_norm. Serve it with deploy.infer_backend: transformers",
-}

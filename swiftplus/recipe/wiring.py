@@ -9,12 +9,11 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from swiftplus.core import stages
+from swiftplus.core import families, stages
 from swiftplus.core.errors import UserError
 from swiftplus.core.hub import is_hub_id
 from swiftplus.core.lineage import init_source
-from swiftplus.plugins import PLUGINS_DIR, VLLM_CANNOT_LOAD, available_plugins
-from swiftplus.plugins.models import qwen2_5_vl_qwen3_vllm as donor_host_vllm
+from swiftplus.plugins import PLUGINS_DIR, available_plugins
 from swiftplus.recipe.check import Problem
 from swiftplus.recipe.flags import is_false, stage_flags
 from swiftplus.recipe.schema import Recipe
@@ -206,19 +205,24 @@ def _save_problems(recipe: Recipe) -> list[Problem]:
 
 
 def _backend_problems(recipe: Recipe) -> list[Problem]:
-    """vLLM builds each architecture from its own registry: a family it cannot build fails only when served."""
+    """A backend builds each architecture from its own registry: a family it cannot build fails only when served.
+    The family of the recipe's ms-swift model type says which it cannot build, wherever the weights come from; the
+    family the recipe's graft builds, which it cannot build yet, for the graft it serves."""
     deploy = recipe.deploy
-    if deploy is None or deploy.flags.get("infer_backend", recipe.swift.get("infer_backend")) != "vllm":
+    if deploy is None:
         return []
+    backend = deploy.flags.get("infer_backend", recipe.swift.get("infer_backend"))
     where = (stages.DEPLOY, "infer_backend") if "infer_backend" in deploy.flags else ("swift", "infer_backend")
     model_type = deploy.flags.get("model_type") or recipe.swift.get("model_type")
-    why = VLLM_CANNOT_LOAD.get(model_type)
+    family = families.by_swift_type(model_type)
+    why = family.serving.refused.get(backend) if family is not None else None
     if why:
-        return [Problem(where, f"vllm cannot serve model_type {model_type}: {why}")]
-    # graft.host: donor hosts Qwen3's decoder in Qwen2.5-VL: its vLLM model exists but has not served on a GPU yet
+        return [Problem(where, f"{backend} cannot serve model_type {model_type}: {why}")]
     serves_the_graft = deploy.from_ in (*stages.SOURCES, "auto")
-    if recipe.graft is not None and recipe.graft.host == "donor" and serves_the_graft and not donor_host_vllm.SERVED_ON_GPU:
-        return [Problem(where, f"vllm cannot serve this recipe's model yet: {donor_host_vllm.NOT_SERVED}")]
+    built = families.grafted_by(recipe.graft.host, recipe.graft.family) if recipe.graft is not None else None
+    why = built.serving.untested.get(backend) if built is not None and serves_the_graft else None
+    if why:
+        return [Problem(where, f"{backend} cannot serve this recipe's model yet: {why}")]
     return []
 
 

@@ -17,6 +17,7 @@ from typing import Callable, Mapping
 from swiftplus.core import runs, stages
 from swiftplus.core.errors import UserError
 from swiftplus.doctor.known_models import CONFIGS as KNOWN_CONFIGS
+from swiftplus.graft.families import FAMILIES, by_swift_type, family_for
 from swiftplus.graft.recipe import FIXTURE
 from swiftplus.recipe.schema import BenchmarkEntry, Recipe
 from swiftplus.rehearse.cpu import cpu_equivalents
@@ -35,21 +36,13 @@ STEPS = 2  # optimizer steps per training stage
 EVAL_QUESTIONS = 5
 
 # The tiny fixtures (swiftplus.fixtures) that stand in for the recipe's models, each the same architecture,
-# config layout, processor, chat template and special-token ids as the hub model it mirrors. A model is matched
-# by its config.json model_type, so the graft picks the same family (and ms-swift model type) for the fixture
-# as for the real model: a Qwen2.5-VL template under graft.host: donor, a SigLIP, CLIP or SmolVLM tower under
-# graft.family: llava.
-TEMPLATE_FIXTURES = {"qwen2_5_vl": "qwen2.5-vl", "qwen3_vl": "qwen3-vl", "smolvlm": "smolvlm2", "siglip": "siglip",
-                     "clip": "clip"}
+# config layout, processor, chat template and special-token ids as the hub model it mirrors. A template's is its
+# graft family's (graft.families: the family the graft picks for the real template, by its config.json
+# model_type, graft.host and graft.family), so the graft picks the same family (and ms-swift model type) for the
+# fixture as for the real model; a stage's init is the fixture of the family its ms-swift model type names.
 # donor model_type -> {ties its embeddings: fixture}; the one Llama 3 fixture ties them (as Llama-3.2-1B)
 DONOR_FIXTURES = {"qwen3": {False: "qwen3", True: "qwen3-tied"}, "llama": {False: "llama3", True: "llama3"}}
-# A checkpoint a stage starts from (init), by the ms-swift model type that trains it.
-INIT_FIXTURES = {"qwen2_5_vl": "qwen2.5-vl", "qwen3_vl": "qwen3-vl"}
-# Without a model's config.json (a hub id neither downloaded nor in the doctor's table of known models), the
-# recipe's ms-swift model type names its template's and donor's model_type where it admits only one.
-BY_SWIFT_TYPE = {"qwen2_5_vl": ("qwen2_5_vl", "qwen3"), "qwen2_5_vl_qwen3": ("qwen2_5_vl", "qwen3"),
-                 "qwen3_vl": ("qwen3_vl", "qwen3"), "smolvlm_qwen3": ("smolvlm", "qwen3"),
-                 "llava_qwen3": (None, "qwen3"), "llava_llama3": (None, "llama")}
+DEFAULT_DONOR = "qwen3"  # where neither the donor's config nor the recipe's ms-swift model type says
 # Qwen3 sizes whose config ties the embeddings (lm_head = embed_tokens); the larger ones do not.
 TIED_QWEN3 = re.compile(r"qwen3-(0\.6|1\.7|4)b", re.I)
 Config = Callable[[str], "dict | None"]  # a model reference -> its config.json, None when not at hand
@@ -64,25 +57,39 @@ def _tied(cfg: dict) -> bool:
     return bool(cfg.get("tie_word_embeddings", (cfg.get("text_config") or {}).get("tie_word_embeddings", False)))
 
 
-def template_fixture(ref: str, swift_type: str | None, config: Config, recipe_name: str) -> tuple[str, str]:
-    """(fixture, model_type) standing in for graft template `ref`."""
-    cfg = config(ref)
-    model_type = cfg.get("model_type") if cfg else BY_SWIFT_TYPE.get(swift_type, (None, None))[0]
-    if model_type is None:
-        raise UserError(f"cannot rehearse {recipe_name}: graft.template {ref}: its config.json is not at hand (not a "
-                        f"local path, not downloaded, not in swiftplus.doctor.known_models), and ms-swift model_type "
-                        f"{swift_type!r} takes more than one kind of template; point graft.template at a local copy "
-                        f"(or download it), then rehearse again")
-    if model_type not in TEMPLATE_FIXTURES:
-        raise UserError(f"cannot rehearse {recipe_name}: no tiny model of template model_type {model_type!r} "
-                        f"(graft.template {ref}; swiftplus.fixtures has {', '.join(TEMPLATE_FIXTURES)})")
-    return TEMPLATE_FIXTURES[model_type], model_type
+def _with_fixtures() -> str:
+    return ", ".join(t for f in FAMILIES for t in f.fixtures)
+
+
+def template_fixture(ref: str, swift_type: str | None, config: Config, recipe: Recipe) -> tuple[str, str]:
+    """(fixture, model_type) standing in for graft template `ref`: the fixture of the family the graft picks."""
+    cfg, name = config(ref), recipe.name
+    if cfg:
+        try:
+            family = family_for(cfg, f"graft.template {ref}", host=recipe.graft.host, name=recipe.graft.family)
+        except UserError as e:
+            raise UserError(f"cannot rehearse {name}: {e}") from None
+        model_type = cfg.get("model_type")
+    else:  # the recipe's ms-swift model type names the family; its fixtures, the template, if it has one
+        family = by_swift_type(swift_type)
+        if family is None or len(family.fixtures) != 1:
+            raise UserError(f"cannot rehearse {name}: graft.template {ref}: its config.json is not at hand (not a "
+                            f"local path, not downloaded, not in swiftplus.doctor.known_models), and ms-swift "
+                            f"model_type {swift_type!r} takes more than one kind of template; point graft.template at "
+                            f"a local copy (or download it), then rehearse again")
+        (model_type,) = family.fixtures
+    if model_type not in family.fixtures:
+        raise UserError(f"cannot rehearse {name}: no tiny model of template model_type {model_type!r} (graft.template "
+                        f"{ref}; the {family.name} family's fixtures stand in for: "
+                        f"{', '.join(family.fixtures) or 'none'}; all families': {_with_fixtures()})")
+    return family.fixtures[model_type], model_type
 
 
 def donor_fixture(ref: str, swift_type: str | None, config: Config, recipe_name: str) -> str:
     """The donor fixture of the donor's model_type with the same embedding tying."""
     cfg = config(ref)
-    model_type = cfg.get("model_type") if cfg else BY_SWIFT_TYPE.get(swift_type, (None, "qwen3"))[1]
+    family = by_swift_type(swift_type)
+    model_type = cfg.get("model_type") if cfg else (family and family.donor_model_type(swift_type)) or DEFAULT_DONOR
     if model_type not in DONOR_FIXTURES:
         raise UserError(f"cannot rehearse {recipe_name}: no tiny donor of model_type {model_type!r} (graft.donor "
                         f"{ref}; swiftplus.fixtures has {', '.join(DONOR_FIXTURES)})")
@@ -90,10 +97,12 @@ def donor_fixture(ref: str, swift_type: str | None, config: Config, recipe_name:
 
 
 def init_fixture(swift_type: str | None, recipe_name: str) -> str:
-    if swift_type not in INIT_FIXTURES:
+    family = by_swift_type(swift_type)
+    if family is None or family.init_fixture is None:
+        have = ", ".join(t for f in FAMILIES if f.init_fixture for t in f.swift_types())
         raise UserError(f"cannot rehearse {recipe_name}: no tiny model of ms-swift model_type {swift_type!r} "
-                        f"(swiftplus.fixtures has {', '.join(INIT_FIXTURES)}); rehearse a recipe of one of them")
-    return INIT_FIXTURES[swift_type]
+                        f"(swiftplus.fixtures has {have}); rehearse a recipe of one of them")
+    return family.init_fixture
 
 
 class _Builder:
@@ -132,7 +141,7 @@ class _Builder:
         g = d.get(stages.GRAFT)
         if g:
             if not str(g["template"]).startswith(FIXTURE):
-                fixture, model_type = template_fixture(str(g["template"]), self.model_type, self.config, name)
+                fixture, model_type = template_fixture(str(g["template"]), self.model_type, self.config, self.recipe)
                 self.sub(SCALE, "graft.template", g["template"], FIXTURE + fixture, f"a tiny {model_type} model: "
                          "same architecture, processor, template and token ids, so the graft takes the same family")
                 g["template"] = FIXTURE + fixture

@@ -1,14 +1,13 @@
-"""Which inference backend can serve which architecture, asked before a server (or a rehearsal) starts.
+"""Which inference backend can serve a checkpoint, asked before a server (or a rehearsal) starts.
 
-A backend that cannot build an architecture fails minutes into `swift deploy`, after the weights load;
-its registry says so up front. The tables below are read from the backends' own registries for the
-architectures swiftplus builds and serves (vLLM 0.33: vllm/model_executor/models/registry.py; LMDeploy:
-lmdeploy/pytorch/models/module_map.py). An architecture outside KNOWN is not judged here: the backend
-itself decides when it starts.
+A backend that cannot build an architecture fails minutes into `swift deploy`, after the weights load. Each family
+declares which backends build its checkpoints' architectures and why the others cannot (graft/families: Serving,
+read from the backends' own registries); this asks the family whose architecture a checkpoint's config.json
+names. An architecture no family declares, or a backend no family judges, is left to the backend itself.
 
-The architecture alone does not settle it where a backend hard-codes the decoder inside it: vLLM's Idefics3
-(and so SmolVLM) builds a Llama decoder whatever text_config says (vllm/model_executor/models/idefics3.py),
-so a SmolVLM graft with a Qwen3 donor has no vLLM path although its architecture is registered there.
+The architecture alone does not settle it where a backend hard-codes the decoder inside it (Serving.decoders:
+vLLM's Idefics3, and so SmolVLM, builds a Llama decoder whatever text_config says), so a SmolVLM graft with a Qwen3
+donor has no vLLM path although its architecture is registered there.
 """
 from __future__ import annotations
 
@@ -16,24 +15,7 @@ from pathlib import Path
 
 from swiftplus.core.configs import config_if_present
 from swiftplus.core.errors import UserError
-from swiftplus.plugins.models import qwen2_5_vl_qwen3_vllm as donor_host_vllm
-
-QWEN2_VL, QWEN2_5_VL, QWEN3_VL = ("Qwen2VLForConditionalGeneration", "Qwen2_5_VLForConditionalGeneration",
-                                  "Qwen3VLForConditionalGeneration")
-SMOLVLM, IDEFICS3 = "SmolVLMForConditionalGeneration", "Idefics3ForConditionalGeneration"
-LLAVA = "LlavaForConditionalGeneration"  # the llava family: builds text_config's own decoder in every backend
-DONOR_HOST = donor_host_vllm.ARCHITECTURE  # graft.host: donor; transformers through swiftplus's plugin
-KNOWN = frozenset({QWEN2_VL, QWEN2_5_VL, QWEN3_VL, SMOLVLM, IDEFICS3, LLAVA, DONOR_HOST})
-
-SERVES: dict[str, frozenset[str]] = {
-    "transformers": KNOWN,
-    # swiftplus's registration of DONOR_HOST joins once it has served on a GPU (validate refuses it until then)
-    "vllm": KNOWN - ({DONOR_HOST} if not donor_host_vllm.SERVED_ON_GPU else set()),
-    "lmdeploy": frozenset({QWEN2_VL, QWEN2_5_VL, QWEN3_VL, LLAVA}),
-}
-
-# (backend, architecture) -> the decoder model_type it builds regardless of text_config
-FIXED_DECODER = {("vllm", SMOLVLM): "llama", ("vllm", IDEFICS3): "llama"}
+from swiftplus.graft.families import JUDGED, serving
 
 
 def _config(model_dir: str | Path) -> dict:
@@ -49,20 +31,20 @@ def architectures(model_dir: str | Path, config: dict | None = None) -> list[str
 
 def _refusal(backend: str, archs: list[str], text_model_type: str | None) -> tuple[str, list[str]] | None:
     """(why `backend` cannot serve these architectures (and decoder), the backends that can), or None."""
-    known = [a for a in archs if a in KNOWN]
-    serves = SERVES.get(backend)
-    if serves is None or not known:
+    known = [(a, f) for a in archs if (f := serving(a)) is not None]
+    if backend not in JUDGED or not known:
         return None
-    servable = [a for a in known if a in serves]
-    fixed = [(a, FIXED_DECODER[backend, a]) for a in servable if (backend, a) in FIXED_DECODER]
+    servable = [(a, f) for a, f in known if backend in f.serving.backends]
+    fixed = [(a, f.serving.decoders[backend]) for a, f in servable if backend in f.serving.decoders]
     if servable and text_model_type and fixed and all(text_model_type != decoder for _, decoder in fixed):
         arch, decoder = fixed[0]
         return (f"{backend} cannot serve this {arch}: its implementation builds a {decoder} decoder, and this "
                 f"checkpoint's text_config is {text_model_type}", ["transformers"])
     if servable:
         return None
-    can = sorted(b for b, archs_ in SERVES.items() if any(a in archs_ for a in known))
-    return f"{backend} cannot serve {known[0]}: its model registry has no such architecture", can
+    arch, family = known[0]
+    can = sorted(b for b in JUDGED if any(b in f.serving.backends for _, f in known))
+    return f"{backend} cannot serve {arch}: {family.serving.why_not(backend)}", can
 
 
 def backend_problem(backend: str, archs: list[str], text_model_type: str | None = None) -> str | None:

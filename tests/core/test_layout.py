@@ -1,6 +1,7 @@
-"""The package layout's rules, read from the source with ast (nothing is imported or executed):
-imports point one way with no circle, heavy libraries load only inside functions, stage names and
-run-directory paths each come from one module."""
+"""The package layout's rules, read from the source with ast (nothing is executed; only the family registry is
+imported, for the names it owns): imports point one way with no circle, heavy libraries load only inside
+functions, stage names and run-directory paths each come from one module, a family's ms-swift and model-type names
+from its own module."""
 from __future__ import annotations
 
 import ast
@@ -176,3 +177,53 @@ def test_the_train_rule_finds_a_planted_import():
 
 def test_no_sibling_step_and_nothing_below_the_steps_imports_train():
     assert train_importers(graph()) == []
+
+
+# Modules that may spell a family's names, and why. Everything else asks the family (swiftplus.graft.families).
+SPELL_FAMILY_NAMES = {
+    "swiftplus.graft.families": "the families themselves: each module is the one owner of its names",
+    "swiftplus.plugins": "ms-swift plugins register these model types and templates, and ms-swift (and transformers, "
+                         "for the model they define) look them up by name",
+    "swiftplus.fixtures": "fixtures mirror hub checkpoints on disk, and config.json's model_type is part of that "
+                          "format (their own fixture names, siglip and clip, are names of files, not families)",
+    "swiftplus.doctor.known_models": "the hub configs' own numbers, as the hub writes them (data, like a fixture)",
+    "swiftplus.data.budget": "how ms-swift's templates expand images, keyed by ms-swift's template names: its own and "
+                             "the plugins', including templates no family owns (qwen3_5, idefics3); data/ sits beside "
+                             "graft/ and cannot ask it, and a template without a rule is simply not budgeted",
+    "swiftplus.graft.vllm_names": "vLLM's LLaVA loader table, keyed by the tower config model types as vLLM's "
+                                  "source spells them",
+}
+
+
+def family_names() -> set[str]:
+    """Every registered family's ms-swift model types and templates, and the template model_types it takes."""
+    from swiftplus.graft.families import FAMILIES
+
+    names = set()
+    for family in FAMILIES:
+        names |= {*family.swift_types(), family.swift_template, *family.template_model_types}
+    return names - {""}
+
+
+def spelt(source: str, names: set[str]) -> list[tuple[int, str]]:
+    """(line, literal) for each string literal in `source` that is one of `names`."""
+    return [(node.lineno, node.value) for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names]
+
+
+def test_the_literal_finder_finds_a_planted_family_name():
+    names = family_names()
+    assert {"qwen2_5_vl", "smolvlm_qwen3", "llava_llama3", "siglip"} <= names
+    planted = 'TABLE = {"qwen3_vl": 1}\ndef f(t):\n    return t == "smolvlm_qwen3" or f"{t}_qwen3"\n'
+    assert spelt(planted, names) == [(1, "qwen3_vl"), (3, "smolvlm_qwen3")]
+
+
+def test_only_a_family_spells_its_model_type_and_template_names():
+    """A module that needs a family's ms-swift model type, template or template model_type asks the family
+    (swiftplus.graft.families, or core.families below graft/); SPELL_FAMILY_NAMES lists who may spell them, and why.
+    A literal equal to a name counts; prose that mentions one (docstrings, messages) does not."""
+    names = family_names()
+    found = [f"{path.relative_to(REPO)}:{line}: {value!r}" for name, path in MODULES.items()
+             if not any(name == owner or name.startswith(owner + ".") for owner in SPELL_FAMILY_NAMES)
+             for line, value in spelt(path.read_text(encoding="utf-8"), names)]
+    assert found == []

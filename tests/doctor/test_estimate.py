@@ -72,11 +72,11 @@ def test_the_llava_graft_of_the_shipped_recipes_real_models():
     assert grafted.vision == full.vision - pooling  # LLaVA never runs SigLIP's pooling head
     assert grafted.aligner == (1152 + 1) * 4096 + (4096 + 1) * 4096
     assert grafted.llm == est.model_params(qwen3_8b).total
-    view = est.grafted_vision(siglip, qwen3_8b)
+    view = est.grafted_config(siglip, qwen3_8b)
     assert est.image_patches(view) == 27 * 27 and est.vision_dims(view) == (1152, 27, 1)
     smolvlm = CONFIGS["HuggingFaceTB/SmolVLM2-256M-Video-Instruct"]
-    assert est.image_patches(est.grafted_vision(smolvlm, qwen3_8b, "llava")) == 32 * 32
-    assert est.image_patches(est.grafted_vision(smolvlm, qwen3_8b)) == 0  # the smolvlm family: tiles, pixel shuffle
+    assert est.image_patches(est.grafted_config(smolvlm, qwen3_8b, "llava")) == 32 * 32
+    assert est.image_patches(est.grafted_config(smolvlm, qwen3_8b)) == 0  # the smolvlm family: tiles, pixel shuffle
 
 
 def safetensors_shapes(directory):
@@ -102,7 +102,8 @@ def test_grafted_count_equals_the_graft_output(key, grafted, built):
 @pytest.mark.parametrize("template", ["qwen2.5-vl", "qwen3-vl", "smolvlm2", "siglip", "clip"])
 def test_the_default_family_is_the_one_the_graft_picks(template):
     module, dims = resolve(template, {})
-    assert est.graft_family(module.config(dims)) == family_for(module.config(dims)).name
+    cfg, donor = module.config(dims), CONFIGS["Qwen/Qwen3-0.6B"]
+    assert est.grafted_params(cfg, donor) == est.grafted_params(cfg, donor, family_for(cfg).name)
 
 
 def test_the_llava_family_keeps_smolvlm_s_tower_and_drops_its_connector(grafted, built):
@@ -112,7 +113,7 @@ def test_the_llava_family_keeps_smolvlm_s_tower_and_drops_its_connector(grafted,
     smolvlm, llava = est.grafted_params(t_cfg, d_cfg, "smolvlm"), est.grafted_params(t_cfg, d_cfg, "llava")
     assert smolvlm.vision == llava.vision and smolvlm.llm == llava.llm and smolvlm.aligner != llava.aligner
     written = json.loads((grafted("llava:smolvlm+qwen3").output_dir / "config.json").read_text())
-    assert est.image_patches(written) == est.image_patches(est.grafted_vision(t_cfg, d_cfg, "llava")) \
+    assert est.image_patches(written) == est.image_patches(est.grafted_config(t_cfg, d_cfg, "llava")) \
         == written["image_seq_length"]
 
 

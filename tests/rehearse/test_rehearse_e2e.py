@@ -87,6 +87,20 @@ def test_a_shipped_recipe_rehearses_on_cpu_and_leaves_only_its_report(tmp_path, 
         assert " GiB (1 GPU) |" in report  # the doctor's estimate for the real size, one process here
 
 
+def test_a_lora_of_released_qwen2_vl_rehearses_on_its_family_s_fixture(tmp_path):
+    """seed 003's recipe (LoRA on Qwen2-VL-2B, merged, served): trained, merged and served as ms-swift's qwen2_vl on
+    the tiny Qwen2-VL the family names, a stand-in for each vision-tag file that is not here."""
+    recipe = "qwen2-vl-2b-coco-lora"
+    r = make_rehearse(tmp_path, recipe, f"deploy.port={free_port()}")
+    out = r.stdout
+    assert r.returncode == 0, out[-5000:] + r.stderr[-3000:]
+    assert steps(out) == {"data": "pass", "lora": "pass", "export": "pass", "deploy": "pass"}, out[-3000:]
+    assert "lora.init: Qwen/Qwen2-VL-2B-Instruct -> " in out and "fixtures/qwen2-vl " in out
+    assert "--model_type qwen2_vl --template qwen2_vl" in out
+    assert left_behind(tmp_path) == [f"runs/{recipe}/rehearsal/report.md"]
+    assert "rehearsal passed" in (tmp_path / f"runs/{recipe}/rehearsal/report.md").read_text()
+
+
 def test_a_flag_swift_rejects_at_start_up_fails_stage1_with_swifts_error(tmp_path):
     r = rehearse(tmp_path, "tiny", "stage1.lr_scheduler_type=cosine_wobble", "stage2=null", "eval=null",
                       f"deploy.port={free_port()}")

@@ -21,7 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swiftplus.core.errors import UserError
-from swiftplus.graft.families import Family, Layout, TokenPlan
+from swiftplus.graft.families.family import Family, Layout, Serving, TokenPlan
+from swiftplus.graft.families.sizes import (
+    TOWERS as TOWER_TYPES,
+    VIT_KEYS,
+    dual_encoder_params,
+    fixed_patches,
+    linear,
+    tower,
+    vit_params,
+    vit_tower,
+)
 from swiftplus.graft.vllm_names import TOWER, check_llava_names
 
 PROJECTOR = "multi_modal_projector."
@@ -33,11 +43,17 @@ class DonorChat:
     name: str  # ms-swift model type and template llava_<name>; chat template llava_<name>.jinja
     markers: tuple[str, ...]
     image_token: str
+    donor_model_type: str  # the donors that speak it (the rehearsal's stand-in, where no config is at hand)
+
+    @property
+    def swift_type(self) -> str:
+        return f"llava_{self.name}"
 
 
 DONOR_CHATS = (
-    DonorChat("qwen3", ("<|im_start|>", "<|im_end|>", "<think>", "</think>"), "<|image_pad|>"),
-    DonorChat("llama3", ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"), "<|reserved_special_token_0|>"),
+    DonorChat("qwen3", ("<|im_start|>", "<|im_end|>", "<think>", "</think>"), "<|image_pad|>", "qwen3"),
+    DonorChat("llama3", ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"), "<|reserved_special_token_0|>",
+              "llama"),
 )
 
 # vision source model_type -> (tower kind, where its vision config sits, reasons for the source's other tensors)
@@ -88,14 +104,24 @@ class Llava(Family):
     projector_module = "model.multi_modal_projector"
     keep_template_chat_template = False
     chat: DonorChat | None = None
+    # what it writes, and the standalone towers it takes (SmolVLM's own checkpoints the smolvlm family counts)
+    sizes = ("llava", "siglip", "clip", *TOWER_TYPES)
+    fixtures = {"smolvlm": "smolvlm2", "siglip": "siglip", "clip": "clip"}
+    serving = Serving((architecture,))  # text_config's own decoder, in every backend
+
+    def swift_types(self):
+        return tuple(chat.swift_type for chat in DONOR_CHATS)
+
+    def donor_model_type(self, swift_type):
+        return next((c.donor_model_type for c in DONOR_CHATS if c.swift_type == swift_type), None)
 
     def for_donor(self, donor_cfg, donor_tok):
         for chat in DONOR_CHATS:
             if all(donor_tok.token_to_id(m) is not None for m in chat.markers):
                 bound = Llava()
                 bound.chat = chat
-                bound.swift_model_type = bound.swift_template = f"llava_{chat.name}"
-                bound.chat_template_file = f"llava_{chat.name}.jinja"
+                bound.swift_model_type = bound.swift_template = chat.swift_type
+                bound.chat_template_file = f"{chat.swift_type}.jinja"
                 return bound
         known = "; ".join(f"{c.name}: {' '.join(c.markers)}" for c in DONOR_CHATS)
         raise UserError(f"donor: its tokenizer has the special tokens of no chat format the llava family knows "
@@ -199,6 +225,54 @@ class Llava(Family):
     def serving_check(self, names, new_cfg):
         return check_llava_names(names, new_cfg)
 
+    # --- counts (pure: the config classes' defaults come from sizes.DEFAULTS, not from transformers) ----------
+    def sized_config(self, template_cfg, donor_cfg):
+        """rewrite_config's llava-hf config as far as the counts read it: the tower's numbers, one feature layer,
+        the donor's config verbatim as text_config."""
+        model_type = template_cfg.get("model_type")
+        if model_type not in SOURCES:
+            raise ValueError(f"template model_type {model_type!r}: not a vision source of the llava family")
+        kind, key, _ = SOURCES[model_type]
+        shape, values = tower(dict(template_cfg[key] if key else template_cfg), _tower_type(model_type, kind))
+        vision = {k: values[k] for k in VIT_KEYS} | {"model_type": TOWERS[shape].model_type}
+        if shape == "siglip":
+            vision["vision_use_head"] = False
+        return {"model_type": "llava", "vision_config": vision, "text_config": donor_cfg,
+                "vision_feature_layer": TOWERS[shape].layer,
+                "tie_word_embeddings": bool(donor_cfg.get("tie_word_embeddings", False)),
+                "torch_dtype": donor_cfg.get("torch_dtype") or donor_cfg.get("dtype")}
+
+    def params(self, cfg):
+        if cfg.get("model_type") == "llava":
+            return super().params(cfg)
+        return dual_encoder_params(cfg)  # a SigLIP / CLIP source: its text tower where a VLM has a decoder
+
+    def vision_params(self, cfg):
+        return vit_params(*vit_tower(cfg))
+
+    def aligner_params(self, cfg, out):
+        """Linear, GELU, linear; a list of feature layers is concatenated."""
+        layers = cfg.get("vision_feature_layer", -2)
+        width = vit_tower(cfg)[1]["hidden_size"] * (len(layers) if isinstance(layers, list) else 1)
+        bias = cfg.get("multimodal_projector_bias", True)
+        return linear(width, out, bias) + linear(out, out, bias)
+
+    def vision_dims(self, cfg):
+        values = vit_tower(cfg)[1]
+        return values["hidden_size"], values["num_hidden_layers"], 1
+
+    def image_patches(self, cfg):
+        """LlavaProcessor resizes every image to the tower's image_size; a dual encoder is not served."""
+        if cfg.get("model_type") != "llava":
+            return 0
+        shape, values, _ = vit_tower(cfg)
+        return fixed_patches(shape, values)
+
+
+def _tower_type(model_type: str, kind: str) -> str:
+    """The vision config model_type of a source's tower (its config class, whose defaults fill in what is unsaid)."""
+    return {"smolvlm": "smolvlm_vision", "idefics3": "idefics3_vision"}.get(model_type, f"{kind}_vision_model")
+
 
 def _tower(template_cfg: dict) -> dict:
     """The source's vision tower as plain numbers (every default filled in by its own config class), plus its kind."""
@@ -208,8 +282,7 @@ def _tower(template_cfg: dict) -> dict:
                         f"({', '.join(SOURCES)}).")
     kind, key, _ = SOURCES[model_type]
     vision = dict(template_cfg[key] if key else template_cfg)
-    vision.setdefault("model_type", {"smolvlm": "smolvlm_vision", "idefics3": "idefics3_vision"}.get(
-        model_type, f"{kind}_vision_model"))
+    vision.setdefault("model_type", _tower_type(model_type, kind))
     from transformers import AutoConfig
     # the source's own config class fills in what its config.json leaves to defaults (SmolVLM's differ from SigLIP's)
     resolved = AutoConfig.for_model(vision["model_type"], **{k: v for k, v in vision.items() if k in TOWER_KEYS})

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from swiftplus.core.errors import UserError
 from swiftplus.graft.config import TEXT_KEYS, donor_text_params, rewrite_qwen_vl_config
-from swiftplus.graft.families import Family, Layout, TokenPlan, qwen_vision_tokens
+from swiftplus.graft.families.family import Family, Layout, Serving, TokenPlan, qwen_vision_tokens
+from swiftplus.graft.families.sizes import linear, patch_merger, qwen_vit_kernel
 
 
 class Qwen2_5_VL(Family):
     name = "qwen2_5_vl"
     template_model_types = ("qwen2_5_vl",)
+    donor_model_types = ("qwen3", "qwen2")
     architecture = "Qwen2_5_VLForConditionalGeneration"
     swift_model_type = "qwen2_5_vl"
     swift_template = "qwen2_5_vl"
+    sizes = ("qwen2_5_vl",)
+    decoder_bias, qk_norm = True, False  # Qwen2's attention, whatever the donor's config says
+    fixtures = {"qwen2_5_vl": "qwen2.5-vl"}
+    init_fixture = "qwen2.5-vl"
+    serving = Serving((architecture,))
     text_model_class = "Qwen2_5_VLTextModel"
     projector_module = "model.visual.merger"
     projector_out_patterns = (r"merger\.mlp\.2\.(weight|bias)$",)
@@ -30,7 +37,6 @@ class Qwen2_5_VL(Family):
     }
     required_biases = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj")
     text_keys = tuple(k for k in TEXT_KEYS if k != "attention_bias")
-    donor_model_types = ("qwen3", "qwen2")
 
     def layout(self, template_names):
         if any(n.startswith("visual.") for n in template_names):
@@ -55,3 +61,18 @@ class Qwen2_5_VL(Family):
 
     def rewrite_config(self, template_cfg, donor_cfg, tokens, pad_token_id):
         return rewrite_qwen_vl_config(template_cfg, donor_cfg, self.text_keys, tokens.ids)
+
+    # a windowed ViT: RMSNorm and SwiGLU blocks, a bias-free patch conv; the merger's RMSNorm (ln_q) and MLP
+    def vision_params(self, cfg):
+        v = cfg["vision_config"]
+        h, inter = v["hidden_size"], v["intermediate_size"]
+        block = 2 * h + linear(h, 3 * h) + linear(h, h) + 2 * linear(h, inter) + linear(inter, h)
+        return qwen_vit_kernel(v, h) + v["depth"] * block
+
+    def aligner_params(self, cfg, out):
+        v = cfg["vision_config"]
+        return v["hidden_size"] + patch_merger(v["hidden_size"], v["spatial_merge_size"], out)
+
+    def vision_dims(self, cfg):
+        v = cfg["vision_config"]
+        return v["hidden_size"], v["depth"], v["spatial_merge_size"] ** 2

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from swiftplus.core.errors import UserError
 from swiftplus.graft.config import TEXT_KEYS, donor_text_params, rewrite_qwen_vl_config, text_level
+from swiftplus.graft.families.family import Serving
 from swiftplus.graft.families.qwen2_5_vl import Qwen2_5_VL
+from swiftplus.graft.families.sizes import decoder_params, text_config
+from swiftplus.plugins.models import qwen2_5_vl_qwen3_vllm as vllm_model
 
 # the names swiftplus/plugins/models/qwen2_5_vl_qwen3.py registers (read here without importing torch)
 MODEL_TYPE = "qwen2_5_vl_qwen3"
@@ -36,6 +39,20 @@ class Qwen2_5_VL_Qwen3(Qwen2_5_VL):
     donor_model_types = ("qwen3",)
     keep_template_chat_template = False  # Qwen3's chat format, matching the ms-swift template
     chat_template_file = "qwen2_5_vl_qwen3.jinja"
+    sizes = (MODEL_TYPE,)
+    init_fixture = None  # a Qwen2.5-VL checkpoint is not one of these: only a graft is
+
+    @property
+    def serving(self):
+        """transformers through the plugin; vLLM through swiftplus's own registration once it has served on a GPU
+        (read when asked: the registration module says whether it has)."""
+        if vllm_model.SERVED_ON_GPU:
+            return Serving((self.architecture,), ("transformers", "vllm"))
+        return Serving((self.architecture,), ("transformers",), untested={"vllm": vllm_model.NOT_SERVED})
+
+    def llm_params(self, cfg):
+        # Qwen3's decoder: QK-norm always, q/k/v biases only where the donor's config has them
+        return decoder_params(cfg, bias=bool(text_config(cfg).get("attention_bias", False)), qk_norm=True)
 
     def check_pair(self, template_cfg, donor_cfg):
         if donor_cfg.get("model_type") not in self.donor_model_types:

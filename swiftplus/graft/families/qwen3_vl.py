@@ -14,15 +14,21 @@ from __future__ import annotations
 
 from swiftplus.core.errors import UserError
 from swiftplus.graft.config import donor_text_params, rewrite_qwen_vl_config
-from swiftplus.graft.families import Family, Layout, TokenPlan, qwen_vision_tokens
+from swiftplus.graft.families.family import Family, Layout, Serving, TokenPlan, qwen_vision_tokens
+from swiftplus.graft.families.sizes import linear, patch_merger, qwen_vit_kernel
 
 
 class Qwen3_VL(Family):
     name = "qwen3_vl"
     template_model_types = ("qwen3_vl",)
+    donor_model_types = ("qwen3",)
     architecture = "Qwen3VLForConditionalGeneration"
     swift_model_type = "qwen3_vl"
     swift_template = "qwen3_vl"
+    sizes = ("qwen3_vl",)
+    fixtures = {"qwen3_vl": "qwen3-vl"}
+    init_fixture = "qwen3-vl"
+    serving = Serving((architecture,))
     text_model_class = "Qwen3VLTextModel"
     projector_module = "model.visual.merger"
     projector_out_patterns = (r"merger\.linear_fc2\.(weight|bias)$", r"deepstack_merger_list\.\d+\.linear_fc2\.(weight|bias)$")
@@ -38,7 +44,7 @@ class Qwen3_VL(Family):
         raise UserError("template: no `model.visual.*` tensors; this is not a Qwen3-VL checkpoint.")
 
     def check_pair(self, template_cfg, donor_cfg):
-        if donor_cfg.get("model_type") != "qwen3":
+        if donor_cfg.get("model_type") not in self.donor_model_types:
             raise UserError(f"donor: model_type {donor_cfg.get('model_type')!r}; a Qwen3-VL template hosts a "
                             "qwen3 decoder (QK-norm, no q/k/v bias).")
         d = donor_text_params(donor_cfg)
@@ -65,6 +71,24 @@ class Qwen3_VL(Family):
                f"only the first {layers} of the template's {len(taps)} deepstack features can be injected; "
                "the rest would never reach the decoder")
         return {rf"deepstack_merger_list\.({'|'.join(str(k) for k in range(layers, len(taps)))})\.": why}
+
+    # LayerNorms with bias, a GELU MLP, a learned position table, a biased patch conv; the main merger and one
+    # per deepstack tap (each with its own LayerNorm)
+    def vision_params(self, cfg):
+        v = cfg["vision_config"]
+        h, inter = v["hidden_size"], v["intermediate_size"]
+        block = 4 * h + linear(h, 3 * h) + linear(h, h) + linear(h, inter) + linear(inter, h)
+        return qwen_vit_kernel(v, h) + h + v["num_position_embeddings"] * h + v["depth"] * block
+
+    def aligner_params(self, cfg, out):
+        v = cfg["vision_config"]
+        h, merge = v["hidden_size"], v["spatial_merge_size"]
+        mlp = patch_merger(h, merge, out)
+        return 2 * h + mlp + len(v.get("deepstack_visual_indexes") or ()) * (2 * h * merge ** 2 + mlp)
+
+    def vision_dims(self, cfg):
+        v = cfg["vision_config"]
+        return v["hidden_size"], v["depth"], v["spatial_merge_size"] ** 2
 
 
 def _deepstack(template_cfg: dict) -> list[int]:
