@@ -95,7 +95,7 @@ fam = family_by_name("qwen2_5_vl")
 out = Path({out!r})
 layout = fam.layout(list(scan_checkpoint(out)))
 if {whole}:
-    res = run_proof(out, Path({donor!r}), fam, layout, None, layers=None, log=lambda s: None)
+    res = run_proof(out, Path({donor!r}), fam, layout, layers=None, log=lambda s: None)
     te = res["text_equivalence"]
     assert res["vision_reachability"]["ok"] and res["load_check"]["ok"], res
 else:
