@@ -1,5 +1,5 @@
 """Proof of a graft, in fp32 on CPU, with the weights left on disk (see streamed.py: memory is bounded
-by the largest single tensor, whatever the model's depth, width or vocabulary):
+by a block of a linear layer's rows, whatever the model's depth, width or vocabulary):
 
 (a) text-only equivalence: grafted text model vs donor on a probe prompt. The embeddings give only the
     probe tokens' rows and lm_head only those plus a sample of rows; `layers` limits the depth compared.
