@@ -7,8 +7,11 @@ resource.getrusage) of:
                          first layer, and the whole proof (text over every layer, load check, vision reachability)
   seed-000 approach      transformers on CPU: load both models whole, build a third at random, copy, save
   plain copy             copying the graft output's bytes (the floor any graft must pay)
+then the graft with its proofs in one process, as `swiftplus graft` runs it, with each phase's peak RSS (plan,
+write, text proof, load check, vision reachability; benchmarks/phase_memory.py), so a regression names its phase.
 
-    python benchmarks/graft.py [--layers 2] [--vision-depth 4] [--workdir DIR] [--keep]
+    python benchmarks/graft.py [--layers 2] [--vision-depth 4] [--host template|donor] [--phases-only]
+                               [--workdir DIR] [--keep]
 """
 from __future__ import annotations
 
@@ -80,10 +83,10 @@ print("BENCH " + json.dumps({{"wall_s": time.perf_counter() - t0,
                               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
 
+QK_NORM = ["*.q_norm.weight", "*.k_norm.weight"]
 GRAFT = """
 from swiftplus.graft import graft
-graft({template!r}, {donor!r}, {out!r}, proof=False, allow_dropped=["*.q_norm.weight", "*.k_norm.weight"],
-      log=lambda s: None)
+graft({template!r}, {donor!r}, {out!r}, proof=False, allow_dropped={allow!r}, log=lambda s: None)
 """
 
 PROOF = """
@@ -95,13 +98,23 @@ fam = family_by_name("qwen2_5_vl")
 out = Path({out!r})
 layout = fam.layout(list(scan_checkpoint(out)))
 if {whole}:
-    res = run_proof(out, Path({donor!r}), fam, layout, None, layers=None, log=lambda s: None)
+    res = run_proof(out, Path({donor!r}), fam, layout, layers=None, log=lambda s: None)
     te = res["text_equivalence"]
     assert res["vision_reachability"]["ok"] and res["load_check"]["ok"], res
 else:
     te = text_equivalence(out, Path({donor!r}), fam, layout, layers={layers})
 print("TE", te["max_abs_diff"], te["layers"])
 """
+
+PHASES = """
+from benchmarks.phase_memory import PhaseMemory
+from swiftplus.graft import graft
+memory = PhaseMemory()
+graft({template!r}, {donor!r}, {out!r}, host={host!r}, allow_dropped={allow!r}, log=lambda s: None,
+      watch=memory.watch)
+print("PHASES " + json.dumps({{"rows": memory.finish(), "cumulative": memory.cumulative}}))
+"""
+PEAK_TARGET_MB = 1500  # the graft with its proofs, at these widths
 
 SEED_000 = """
 import json, torch
@@ -130,18 +143,43 @@ shutil.copytree({src!r}, {out!r})
 """
 
 
-def run_child(body: str) -> dict:
-    code = CHILD.format(root=str(ROOT), body=body)
+def _child(code: str) -> str:
+    """stdout of code run in a fresh interpreter (each measurement starts from nothing)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"benchmark step failed:\n{proc.stderr[-3000:]}")
-    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH "))
+    return proc.stdout
+
+
+def run_child(body: str) -> dict:
+    stdout = _child(CHILD.format(root=str(ROOT), body=body))
+    line = next(ln for ln in stdout.splitlines() if ln.startswith("BENCH "))
     res = json.loads(line[6:])
-    te = next((ln for ln in proc.stdout.splitlines() if ln.startswith("TE ")), None)
+    te = next((ln for ln in stdout.splitlines() if ln.startswith("TE ")), None)
     if te:
         res["max_abs_diff"], res["layers"] = float(te.split()[1]), int(te.split()[2])
     return res
+
+
+def phase_table(template: Path, donor: Path, out: Path, host: str) -> int:
+    """The graft with its proofs, one row per phase; returns the peak in MB."""
+    allow = [] if host == "donor" else QK_NORM  # host: donor keeps Qwen3's QK-norm; the template's drops it
+    code = CHILD.format(root=str(ROOT), body=PHASES.format(template=str(template), donor=str(donor), out=str(out),
+                                                           host=host, allow=allow))
+    line = next(ln for ln in _child(code).splitlines() if ln.startswith("PHASES "))
+    res = json.loads(line[7:])
+    shutil.rmtree(out, ignore_errors=True)
+    rows = res["rows"]
+    kind = "peak so far (this kernel refuses a reset)" if res["cumulative"] else "peak RSS MB"
+    print(f"\ngraft with proofs (host: {host}), by phase:\n{'phase':<22} {'RSS at start':>12} {kind:>12} {'wall s':>8}")
+    for r in rows:
+        start = f"{r['rss_start_mb']:.0f}" if r["rss_start_mb"] is not None else ""
+        print(f"{r['phase']:<22} {start:>12} {r['peak_mb']:>12.0f} {r['wall_s']:>8.2f}")
+    top = max(rows, key=lambda r: r["peak_mb"])
+    verdict = "ok" if top["peak_mb"] < PEAK_TARGET_MB else "OVER"
+    print(f"peak {top['peak_mb']:.0f} MB in {top['phase']} (target < {PEAK_TARGET_MB} MB: {verdict})")
+    return round(top["peak_mb"])
 
 
 def _size(d: Path) -> int:
@@ -154,6 +192,9 @@ def main(argv=None) -> int:
     ap.add_argument("--vision-depth", type=int, default=4)
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--skip-seed000", action="store_true")
+    ap.add_argument("--host", choices=("template", "donor"), default="template",
+                    help="graft.host of the by-phase run (the side-by-side rows use the template's)")
+    ap.add_argument("--phases-only", action="store_true", help="only the graft with proofs, by phase")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args(argv)
     root = args.workdir or Path(tempfile.mkdtemp(prefix="swiftplus-bench-"))
@@ -166,8 +207,11 @@ def main(argv=None) -> int:
                   f"build_pair(Path({str(root)!r}), {args.layers}, {args.vision_depth})")
         print(f"built real-shape pair in {time.perf_counter() - t0:.1f}s: template {_size(template) / 1e9:.2f} GB, "
               f"donor {_size(donor) / 1e9:.2f} GB ({args.layers} layers, vision depth {args.vision_depth})")
+        if args.phases_only:
+            phase_table(template, donor, root / "graft-phases", args.host)
+            return 0
         rows = []
-        g = run_child(GRAFT.format(template=str(template), donor=str(donor), out=str(root / "graft")))
+        g = run_child(GRAFT.format(template=str(template), donor=str(donor), out=str(root / "graft"), allow=QK_NORM))
         rows.append(("swiftplus graft", g))
         rows.append(("plain copy of output", run_child(COPY.format(src=str(root / "graft"), out=str(root / "copy")))))
         proof = dict(out=str(root / "graft"), donor=str(donor), layers=1)
@@ -185,6 +229,7 @@ def main(argv=None) -> int:
         copy = rows[1][1]["wall_s"]
         print(f"\ngraft / copy wall: {g['wall_s'] / copy:.2f}x (target <= 1.5x); graft peak RSS "
               f"{g['peak_rss_mb']:.0f} MB (target < 300 MB)")
+        phase_table(template, donor, root / "graft-phases", args.host)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -30,6 +30,11 @@ def _to_dtype_bytes(x, dtype: str) -> bytes:
     raise ValueError(f"cannot initialise a tensor of dtype {dtype}")
 
 
+def crop_bytes(shape: tuple[int, ...], crop_from: TensorInfo) -> int:
+    """How many leading bytes of crop_from a crop-copy keeps: its first rows, as many as the new tensor has."""
+    return min(shape[0], crop_from.shape[0]) * numel(shape[1:]) * DTYPE_BYTES[crop_from.dtype]
+
+
 def fresh_producer(name: str, shape: tuple[int, ...], dtype: str, *, std: float, seed: int,
                    crop_from: TensorInfo | None = None) -> Callable[[], Iterator[bytes]]:
     """A callable yielding the new tensor's bytes in order."""
@@ -43,7 +48,7 @@ def fresh_producer(name: str, shape: tuple[int, ...], dtype: str, *, std: float,
         done = 0
         if crop_from is not None:
             keep = min(rows, crop_from.shape[0])
-            left = keep * row_elems * DTYPE_BYTES[crop_from.dtype]
+            left = crop_bytes(shape, crop_from)
             fd = os.open(crop_from.file, os.O_RDONLY)
             try:
                 offset = crop_from.start

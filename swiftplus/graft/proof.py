@@ -1,5 +1,5 @@
 """Proof of a graft, in fp32 on CPU, with the weights left on disk (see streamed.py: memory is bounded
-by the largest single tensor, whatever the model's depth, width or vocabulary):
+by a block of a linear layer's rows, whatever the model's depth, width or vocabulary):
 
 (a) text-only equivalence: grafted text model vs donor on a probe prompt. The embeddings give only the
     probe tokens' rows and lm_head only those plus a sample of rows; `layers` limits the depth compared.
@@ -11,8 +11,9 @@ by the largest single tensor, whatever the model's depth, width or vocabulary):
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ContextManager
 
 from swiftplus.core.configs import read_config
 
@@ -225,16 +226,20 @@ def vision_reachability(out_dir: Path, family, cfg, layers: int | None) -> dict:
             "logits_change": change > 0, "logits_max_change": change, **({"deepstack": ds} if ds else {})}
 
 
-def run_proof(out_dir: Path, donor_dir: Path, family, layout, plan, *, layers: int | None = None,
-              log: Callable[[str], None] = print) -> dict:
+def run_proof(out_dir: Path, donor_dir: Path, family, layout, *, layers: int | None = None,
+              log: Callable[[str], None] = print, watch: Callable[[str], ContextManager] = nullcontext) -> dict:
+    """(a), (c) and (b), each one phase of `watch` (so a benchmark can name the one whose memory grew)."""
     out_dir, donor_dir = Path(out_dir), Path(donor_dir)
     log("graft proof: text-only equivalence (fp32, CPU)")
-    te = text_equivalence(out_dir, donor_dir, family, layout, layers)
+    with watch("text proof"):
+        te = text_equivalence(out_dir, donor_dir, family, layout, layers)
     log(f"graft proof: max |logit diff| vs donor = {te['max_abs_diff']:.3g} over {te['layers']} layers")
-    import transformers
-    cfg = transformers.AutoConfig.from_pretrained(out_dir)
     log("graft proof: load check (tensor names and shapes)")
-    load = load_check(out_dir, cfg, family)
+    with watch("load check"):
+        import transformers
+        cfg = transformers.AutoConfig.from_pretrained(out_dir)
+        load = load_check(out_dir, cfg, family)
     log("graft proof: vision reachability via ms-swift")
-    vr = vision_reachability(out_dir, family, cfg, layers)
+    with watch("vision reachability"):
+        vr = vision_reachability(out_dir, family, cfg, layers)
     return {"text_equivalence": te, "vision_reachability": vr, "load_check": load}

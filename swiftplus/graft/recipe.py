@@ -12,6 +12,7 @@ from swiftplus.core.errors import UserError
 from swiftplus.core.stages import GRAFT
 from swiftplus.fixtures import build as build_fixture
 from swiftplus.graft import MARKER, graft
+from swiftplus.graft.command import GraftOptions, plan_graft
 from swiftplus.recipe.schema import Recipe
 
 FIXTURE = "fixture:"
@@ -26,6 +27,9 @@ def graft_recipe(recipe: Recipe, *, force: bool = False, proof: bool = True, dry
         family = f"family={g.family}, " if g.family else ""
         print(f"graft {g.template} + {g.donor} -> {out} (host={g.host}, {family}merger_init={g.merger_init}, "
               f"proof={g.proof})")
+        if _local(g.template) and _local(g.donor):  # a hub model or a fixture is planned once it is there
+            print(plan_graft(Path(g.template).expanduser(), Path(g.donor).expanduser(),
+                             GraftOptions(**_options(g, proof))).summary())
         for host in g.also_into:
             print(f"graft {host.template} + {g.donor} -> {runs.host_graft_dir(recipe, host.name)} (for comparison)")
         return 0
@@ -36,9 +40,7 @@ def graft_recipe(recipe: Recipe, *, force: bool = False, proof: bool = True, dry
         if not (out / MARKER).is_file():
             raise UserError(f"--force: {out} is not a graft output; refusing to delete it")
         shutil.rmtree(out)
-    result = graft(template, donor, out, host=g.host, family=g.family, merger_init=g.merger_init,
-                   allow_dropped=tuple(g.allow_dropped), seed=g.seed, proof=g.proof and proof,
-                   proof_layers=g.proof_layers)
+    result = graft(template, donor, out, **_options(g, proof))
     _check_recipe_agrees(recipe, result.swift, recipe.swift, "swift")
     for i, host in enumerate(g.also_into):
         print(f"graft: the same donor into host {host.name} ({host.template}), for comparison", flush=True)
@@ -50,6 +52,16 @@ def graft_recipe(recipe: Recipe, *, force: bool = False, proof: bool = True, dry
                        seed=g.seed, proof=g.proof and proof, proof_layers=g.proof_layers)
         _check_recipe_agrees(recipe, result.swift, host.swift, f"graft.also_into[{i}].swift")
     return 0
+
+
+def _options(g, proof: bool) -> dict:
+    """The recipe's graft section as graft() / GraftOptions take it."""
+    return dict(host=g.host, family=g.family, merger_init=g.merger_init, allow_dropped=tuple(g.allow_dropped),
+                seed=g.seed, proof=g.proof and proof, proof_layers=g.proof_layers)
+
+
+def _local(ref: str) -> bool:
+    return not ref.startswith(FIXTURE) and (Path(ref).expanduser() / "config.json").is_file()
 
 
 def fixture_dir(name: str) -> Path:

@@ -3,8 +3,10 @@
 The model is built with its parameters on the meta device (buffers such as rotary frequencies are real).
 Just before a module's forward, its own parameters are read from the safetensors files in fp32 and put
 in place; right after, they go back to meta. Embeddings read only the rows of the ids they are asked for
-(the ids are renumbered for the call), and an output head reads only a chosen sample of rows. Peak
-memory is therefore the largest single tensor in fp32, whatever the depth, width or vocabulary.
+(the ids are renumbered for the call), and an output head reads only a chosen sample of rows. A linear
+layer larger than BLOCK_BYTES in fp32 (an 8B model's MLP weight is 200 MB) is applied a block of output
+rows at a time. Peak memory is therefore a block, or the largest other tensor (a smaller linear layer, a
+norm, a convolution), whatever the depth, width or vocabulary.
 
 Reads use pread into buffers we own, not mmap: mapped pages would count as resident memory.
 """
@@ -13,9 +15,10 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 CHUNK_BYTES = 32 << 20
+BLOCK_BYTES = 8 << 20  # fp32 weight rows a blocked linear layer holds at once (more blocks cost no time here)
 
 
 def _torch_dtypes() -> dict:
@@ -44,7 +47,7 @@ class DiskTensors:
             self._fds[path] = os.open(path, os.O_RDONLY)
         return self._fds[path]
 
-    def tensor(self, name: str, rows: list[int] | None = None):
+    def tensor(self, name: str, rows: Sequence[int] | None = None):
         """fp32 copy of tensor `name`, or of its rows `rows` (in that order)."""
         import torch
         info = self.infos[name]
@@ -53,7 +56,7 @@ class DiskTensors:
             raise ValueError(f"{info.file}: tensor {name} has dtype {info.dtype}; the proof reads float tensors only")
         shape = info.shape or (1,)
         row_bytes = info.nbytes // shape[0]
-        runs = [(0, shape[0])] if rows is None else [(r, 1) for r in rows]
+        runs = [(0, shape[0])] if rows is None else _runs(rows)
         out = torch.empty((sum(n for _, n in runs),) + tuple(shape[1:]), dtype=torch.float32)
         flat = out.view(out.shape[0], -1)
         fd = self._fd(info.file)
@@ -72,6 +75,17 @@ class DiskTensors:
         return out.view(info.shape) if rows is None else out
 
 
+def _runs(rows) -> list[tuple[int, int]]:
+    """rows as (first, count) runs of consecutive rows, in the order given: a block is one read."""
+    runs: list[list[int]] = []
+    for r in rows:
+        if runs and runs[-1][0] + runs[-1][1] == r:
+            runs[-1][1] += 1
+        else:
+            runs.append([r, 1])
+    return [(a, n) for a, n in runs]
+
+
 def empty_model(build: Callable[[], object]):
     """build() under accelerate's init_empty_weights: parameters on meta, buffers real; eval mode."""
     from accelerate import init_empty_weights
@@ -81,14 +95,15 @@ def empty_model(build: Callable[[], object]):
 
 
 @contextmanager
-def streamed(model, load: Callable[[str, list[int] | None], object], *, head: str | None = None,
+def streamed(model, load: Callable[[str, Sequence[int] | None], object], *, head: str | None = None,
              head_rows: list[int] | None = None) -> Iterator[None]:
     """Within the block, model's parameters are read by `load(name, rows)` around each module's forward.
 
-    `name` is the parameter's name in `model`; `rows` is None (whole tensor) or the rows wanted. The module
-    named `head` (an output projection) gets only rows `head_rows`: its outputs are those rows' logits."""
+    `name` is the parameter's name in `model`; `rows` is None (whole tensor) or the rows wanted (a range: a
+    block of a linear layer). The module named `head` (an output projection) gets only rows `head_rows`: its
+    outputs are those rows' logits."""
     import torch
-    hooks = []
+    hooks, blocked = [], []
     for mname, module in model.named_modules():
         own = [n for n, p in module.named_parameters(recurse=False)]
         if not own:
@@ -96,6 +111,10 @@ def streamed(model, load: Callable[[str, list[int] | None], object], *, head: st
         prefix = f"{mname}." if mname else ""
         is_embedding = isinstance(module, torch.nn.Embedding)
         rows = head_rows if mname == head else None
+        if rows is None and _blocked(module):
+            module.forward = _blocked_forward(module, prefix, load)
+            blocked.append(module)
+            continue
 
         def before(mod, args, prefix=prefix, own=own, is_embedding=is_embedding, rows=rows):
             mod._streamed_meta = {n: mod._parameters[n] for n in own}
@@ -124,6 +143,31 @@ def streamed(model, load: Callable[[str, list[int] | None], object], *, head: st
     finally:
         for h in hooks:
             h.remove()
+        for module in blocked:
+            del module.forward  # the class's own forward again
+
+
+def _blocked(module) -> bool:
+    import torch
+    # exactly nn.Linear: a subclass may compute more than x @ W.T + b in its own forward
+    return type(module) is torch.nn.Linear and module.in_features * module.out_features * 4 > BLOCK_BYTES
+
+
+def _blocked_forward(module, prefix: str, load: Callable[[str, Sequence[int] | None], object]):
+    """Linear's forward with the weight read BLOCK_BYTES of output rows at a time (the parameter stays on meta)."""
+    import torch
+    n, step = module.out_features, max(1, BLOCK_BYTES // (4 * module.in_features))
+    has_bias = module.bias is not None
+
+    def forward(x):
+        bias = load(prefix + "bias", None) if has_bias else None
+        out = x.new_empty(x.shape[:-1] + (n,))
+        for first in range(0, n, step):
+            last = min(n, first + step)
+            out[..., first:last] = torch.nn.functional.linear(
+                x, load(prefix + "weight", range(first, last)), None if bias is None else bias[first:last])
+        return out
+    return forward
 
 
 def checkpoint_names(model, model_dir: Path, names: list[str]) -> dict[str, str]:

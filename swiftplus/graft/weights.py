@@ -97,44 +97,58 @@ def plan_weights(family: "Family", layout: "Layout", template: dict[str, "Tensor
                  donor: dict[str, "TensorInfo"], *, donor_hidden: int, merger_init: str = "random",
                  allow_dropped: tuple[str, ...] = (), unused_template: dict[str, str] | None = None,
                  new_tensors: list[tuple[str, tuple[int, ...], str]] = (), new_dtype: str = "BF16") -> WeightPlan:
-    """Decide, for every tensor of the grafted checkpoint, where its bytes come from.
+    """Decide, for every tensor of the grafted checkpoint, where its bytes come from: the template's vision
+    tower and projector, the donor's decoder, zeros for biases the host has and the donor lacks, and fresh
+    tensors neither model has.
 
     unused_template: regex -> reason for template tensors the grafted model has no module for.
     new_tensors: (name, shape, note) of tensors neither model has, initialised fresh in new_dtype."""
     if merger_init not in MERGER_INITS:
         raise UserError(f"graft.merger_init is {merger_init!r}; use one of {', '.join(MERGER_INITS)}.")
-    rows: list[PlanRow] = []
-    replaced: list[str] = []
-    unplanned: list[str] = []
-    projector = [re.compile(p) for p in family.projector_out_patterns]
-    left_out = [(re.compile(p), why) for p, why in (unused_template or {}).items()]
-    unused: list[Dropped] = []
+    kept = _template_pass(family, layout, template, donor_hidden, merger_init, unused_template or {})
+    hosted = _donor_pass(family, layout, donor, allow_dropped)
+    zeros = _zero_bias_pass(family, layout, donor, {r.target for r in hosted.rows})
+    fresh = [PlanRow(name, "fresh", None, tuple(shape), new_dtype, note) for name, shape, note in new_tensors]
+    return WeightPlan(kept.rows + hosted.rows + zeros + fresh, hosted.dropped, kept.replaced, kept.unplanned,
+                      kept.unused)
 
+
+def _template_pass(family: "Family", layout: "Layout", template: dict[str, "TensorInfo"], donor_hidden: int,
+                   merger_init: str, unused_template: dict[str, str]) -> WeightPlan:
+    """The template's vision tower and projector kept (a projector output resized to the donor's width is
+    fresh), its own LLM replaced, tensors it has no use for left out, and any other tensor unplanned."""
+    plan = WeightPlan([], [])
+    projector = [re.compile(p) for p in family.projector_out_patterns]
+    left_out = [(re.compile(p), why) for p, why in unused_template.items()]
     for name, info in template.items():
         why = next((why for p, why in left_out if p.search(name)), None)
         if why:
-            unused.append(Dropped(name, info.shape, why, allowed=True))
+            plan.unused.append(Dropped(name, info.shape, why, allowed=True))
         elif name.startswith(layout.text_prefix) and not name.startswith(layout.vision_prefixes) \
                 or name == layout.lm_head:
-            replaced.append(name)
+            plan.replaced.append(name)
         elif name.startswith(layout.vision_prefixes):
-            if any(p.search(name) for p in projector):
-                new_shape = (donor_hidden,) + info.shape[1:]
-                if new_shape == info.shape:
-                    rows.append(PlanRow(family.target_name(name), "template", name, info.shape, info.dtype,
-                                        "projector output already at the donor's width"))
-                else:
-                    note = (f"{merger_init}: output width {info.shape[0]} -> {donor_hidden}")
-                    rows.append(PlanRow(family.target_name(name), "fresh",
-                                        name if merger_init == "crop-copy" else None, new_shape, info.dtype, note))
+            target = family.target_name(name)
+            new_shape = (donor_hidden,) + info.shape[1:]
+            if not any(p.search(name) for p in projector):
+                plan.rows.append(PlanRow(target, "template", name, info.shape, info.dtype))
+            elif new_shape == info.shape:
+                plan.rows.append(PlanRow(target, "template", name, info.shape, info.dtype,
+                                         "projector output already at the donor's width"))
             else:
-                rows.append(PlanRow(family.target_name(name), "template", name, info.shape, info.dtype))
+                note = f"{merger_init}: output width {info.shape[0]} -> {donor_hidden}"
+                plan.rows.append(PlanRow(target, "fresh", name if merger_init == "crop-copy" else None, new_shape,
+                                         info.dtype, note))
         else:
-            unplanned.append(name)
+            plan.unplanned.append(name)
+    return plan
 
-    dropped: list[Dropped] = []
+
+def _donor_pass(family: "Family", layout: "Layout", donor: dict[str, "TensorInfo"],
+                allow_dropped: tuple[str, ...]) -> WeightPlan:
+    """Every donor tensor hosted under the layout's text prefix, or named as dropped with the reason."""
+    plan = WeightPlan([], [])
     unhosted = [(re.compile(p), why) for p, why in family.unhosted.items()]
-    donor_targets: dict[str, str] = {}
     for name, info in donor.items():
         if name == "lm_head.weight":
             target = layout.lm_head
@@ -142,17 +156,21 @@ def plan_weights(family: "Family", layout: "Layout", template: dict[str, "Tensor
             rel = name[len("model."):]
             why = next((why for p, why in unhosted if p.search(rel)), None)
             if why:
-                dropped.append(Dropped(name, info.shape, why, _allowed(name, allow_dropped)))
+                plan.dropped.append(Dropped(name, info.shape, why, _allowed(name, allow_dropped)))
                 continue
             target = layout.text_prefix + rel
         else:
-            dropped.append(Dropped(name, info.shape, "no place in the target model (not part of a causal LM's "
-                                   "`model.*` / `lm_head`)", _allowed(name, allow_dropped)))
+            plan.dropped.append(Dropped(name, info.shape, "no place in the target model (not part of a causal "
+                                        "LM's `model.*` / `lm_head`)", _allowed(name, allow_dropped)))
             continue
-        donor_targets[target] = name
-        rows.append(PlanRow(target, "donor", name, info.shape, info.dtype))
+        plan.rows.append(PlanRow(target, "donor", name, info.shape, info.dtype))
+    return plan
 
-    # tensors the host decoder has and the donor lacks, whose zero value equals the donor's absence
+
+def _zero_bias_pass(family: "Family", layout: "Layout", donor: dict[str, "TensorInfo"],
+                    hosted: set[str]) -> list[PlanRow]:
+    """Biases the host decoder has and the donor lacks: their zero value equals the donor's absence."""
+    rows = []
     for module in family.required_biases:
         pat = re.compile(rf"^model\.(layers\.\d+\.{re.escape(module)})\.weight$")
         for name, info in donor.items():
@@ -160,11 +178,10 @@ def plan_weights(family: "Family", layout: "Layout", template: dict[str, "Tensor
             if not m:
                 continue
             target = layout.text_prefix + m.group(1) + ".bias"
-            if target not in donor_targets:
+            if target not in hosted:
                 rows.append(PlanRow(target, "zero", None, (info.shape[0],), info.dtype,
                                     "host has a bias the donor lacks; zero equals its absence"))
-    rows += [PlanRow(name, "fresh", None, tuple(shape), new_dtype, note) for name, shape, note in new_tensors]
-    return WeightPlan(rows, dropped, replaced, unplanned, unused)
+    return rows
 
 
 def check_plan(plan: WeightPlan) -> None:

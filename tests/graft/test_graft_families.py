@@ -143,11 +143,11 @@ def test_idempotent_and_atomic(built, tmp_path, monkeypatch):
     with pytest.raises(UserError, match="already exists and was not produced"):
         graft(template, donor, out, seed=1, proof=False, log=quiet)
 
-    import swiftplus.graft as graft_module
+    import swiftplus.graft.run as graft_run
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
-    monkeypatch.setattr(graft_module, "write_checkpoint", interrupted)
+    monkeypatch.setattr(graft_run, "write_checkpoint", interrupted)
     with pytest.raises(KeyboardInterrupt):
         graft(template, donor, tmp_path / "h", proof=False, log=quiet)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g"]  # no output, no temp left behind
@@ -194,14 +194,14 @@ def test_donor_tokenizer_saved_by_transformers_5_keeps_its_special_tokens(built,
 def test_fingerprint_sees_new_weights_of_the_same_shapes(tmp_path):
     import os
 
-    from swiftplus.graft import _fingerprint
+    from swiftplus.graft.command import fingerprint
 
     template, donor = tmp_path / "t", tmp_path / "d"
     for d in (template, donor):
         d.mkdir()
         (d / "config.json").write_text("{}")
         (d / "model.safetensors").write_bytes(b"\0" * 64)
-    before = _fingerprint(template, donor, {}, {})
+    before = fingerprint(template, donor, {}, {})
     (donor / "model.safetensors").write_bytes(b"\1" * 64)  # same size, same header: only the bytes differ
     os.utime(donor / "model.safetensors", ns=(1, 1))
-    assert _fingerprint(template, donor, {}, {}) != before
+    assert fingerprint(template, donor, {}, {}) != before

@@ -14,12 +14,22 @@ def _image():
     return img
 
 
+@pytest.mark.parametrize("blocks", ["whole", "blocked"])
 @pytest.mark.parametrize("family", FAMILIES)
-def test_streamed_forward_equals_the_loaded_model(grafted, family):
+def test_streamed_forward_equals_the_loaded_model(grafted, family, blocks, monkeypatch):
+    """blocked: every linear layer wider than a few rows is applied a block of output rows at a time, as an 8B
+    model's are at the default BLOCK_BYTES."""
     import transformers
 
+    from swiftplus.graft import streamed as streamed_mod
     from swiftplus.graft.families import family_by_name
     from swiftplus.graft.streamed import DiskTensors, checkpoint_names, empty_model, streamed
+
+    made = []
+    if blocks == "blocked":
+        monkeypatch.setattr(streamed_mod, "BLOCK_BYTES", 4 * 96 * 7)  # 7 rows of a 96-wide layer: ragged blocks
+        real = streamed_mod._blocked_forward
+        monkeypatch.setattr(streamed_mod, "_blocked_forward", lambda *a: made.append(a[1]) or real(*a))
 
     out = grafted(family).output_dir
     fam = family_by_name(family)
@@ -45,6 +55,7 @@ def test_streamed_forward_equals_the_loaded_model(grafted, family):
     with torch.no_grad(), streamed(model, lambda name, r: reader.tensor(names[name], r), head=head, head_rows=rows):
         got = model(**inputs).logits
     reader.close()
+    assert (len(made) > 10) == (blocks == "blocked")
     assert got.shape == want.shape
     assert torch.allclose(got, want, atol=1e-5, rtol=0)
     # afterwards the weights are back on disk: nothing stays resident
