@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-import swiftplus.graft.families  # noqa: F401 (fills the family registry validation asks, as every swiftplus verb does)
 from tests.helpers import FAMILY, make_checkpoint, run_cli
 
 # Set before anything imports transformers/modelscope so no test can reach a hub.

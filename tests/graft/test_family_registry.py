@@ -120,3 +120,19 @@ def test_the_registry_holds_one_family_per_name_model_type_and_architecture():
         assert family.serving.architectures and family.architecture in family.serving.architectures
         assert set(family.fixtures) <= set(family.template_model_types), family.name
     assert {f.name for f in FAMILIES} - {f.name for f in grafting()} == {"qwen2_vl"}  # only trained and served
+
+
+def test_a_process_that_imports_only_recipe_loading_still_asks_the_families():
+    """core/families loads its owner on first use: loading a recipe alone (no graft import) still refuses vLLM for
+    the SmolVLM family, with the family's reason."""
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    code = ("import sys\nfrom swiftplus.core.errors import UserError\nfrom swiftplus.recipe.load import load_recipe\n"
+            "try:\n    load_recipe('qwen3-smvl', ['deploy.infer_backend=vllm'])\nexcept UserError as e:\n"
+            "    print(e)\nassert 'swiftplus.graft.families' in sys.modules\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "vllm cannot serve model_type smolvlm_qwen3" in out.stdout and "Llama decoder" in out.stdout
